@@ -1,0 +1,73 @@
+"""Distributed setup that works with NCCL on GPUs and gloo on CPU.
+
+basicsr 1.4.2's ``init_dist`` hard-codes NCCL and calls ``torch.cuda.set_device(rank % 0)`` on a
+CPU machine; its ``model_to_device`` hands CUDA ``device_ids`` to DDP. These replacements are
+installed by :mod:`gimsanet_arch.compat`.
+"""
+import os
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+# Filled from the option file before basicsr calls init_dist (basicsr passes no options to it for
+# the pytorch launcher): {'backend': ..., 'num_gpu': ...}.
+PENDING_DIST_PARAMS = {}
+
+
+def choose_backend(num_gpu=None, backend=None):
+    """``backend`` wins; otherwise NCCL when CUDA is used, gloo on CPU."""
+    if backend:
+        return backend
+    use_cuda = torch.cuda.is_available() and num_gpu not in (0, '0')
+    return 'nccl' if use_cuda else 'gloo'
+
+
+def init_dist(launcher, backend=None, **kwargs):
+    params = dict(PENDING_DIST_PARAMS)
+    backend = choose_backend(params.get('num_gpu'), backend or params.get('backend'))
+    if launcher == 'slurm':
+        _init_slurm_env(kwargs.pop('port', None))
+    elif launcher != 'pytorch':
+        raise ValueError(f'Invalid launcher type: {launcher} (use none, pytorch or slurm)')
+    kwargs.pop('port', None)
+    if backend == 'nccl':
+        local_rank = int(os.environ.get('LOCAL_RANK', int(os.environ.get('RANK', 0)) % torch.cuda.device_count()))
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, **kwargs)
+
+
+def _init_slurm_env(port=None):
+    import subprocess
+    proc_id = int(os.environ['SLURM_PROCID'])
+    ntasks = int(os.environ['SLURM_NTASKS'])
+    node_list = os.environ['SLURM_NODELIST']
+    gpus = max(torch.cuda.device_count(), 1)
+    addr = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    os.environ['MASTER_PORT'] = str(port or os.environ.get('MASTER_PORT', 29500))
+    os.environ['MASTER_ADDR'] = addr
+    os.environ['WORLD_SIZE'] = str(ntasks)
+    os.environ['LOCAL_RANK'] = str(proc_id % gpus)
+    os.environ['RANK'] = str(proc_id)
+
+
+def model_to_device(self, net):
+    """Replacement for ``BaseModel.model_to_device``.
+
+    DDP gets ``device_ids`` only on CUDA, and ``broadcast_buffers=False`` by default: our nets keep
+    fixed (never-updated) buffers, and BasicSR validates on rank 0 alone through the wrapper, where
+    a per-forward buffer broadcast would wait forever for the other ranks. Set
+    ``broadcast_buffers: true`` at the top level of the options for nets with BatchNorm.
+    """
+    net = net.to(self.device)
+    if self.opt['dist']:
+        device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+        net = DistributedDataParallel(
+            net,
+            device_ids=device_ids,
+            find_unused_parameters=self.opt.get('find_unused_parameters', False),
+            broadcast_buffers=self.opt.get('broadcast_buffers', False))
+    elif self.opt['num_gpu'] > 1:
+        net = DataParallel(net)
+    return net

@@ -1,0 +1,35 @@
+#!/usr/bin/env python
+from setuptools import find_packages, setup
+
+
+def read_version():
+    namespace = {}
+    with open('gimsanet_arch/version.py') as f:
+        exec(f.read(), namespace)
+    return namespace['__version__']
+
+
+setup(
+    name='gimsanet_arch',
+    version=read_version(),
+    description='GIMSANet (INDICON 2024) denoiser, with Restormer and NAFNet, as a BasicSR plugin',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['gimsanet_arch', 'gimsanet_arch.*']),
+    include_package_data=True,
+    python_requires='>=3.9',
+    install_requires=[
+        'basicsr>=1.4.2',
+        'torch',
+        'torchvision',
+        'lmdb',
+        'opencv-python',
+        'pyyaml',
+        'einops',
+        'h5py',
+        'scipy',
+    ],
+    extras_require={'test': ['pytest']},
+    entry_points={'console_scripts': ['basicsr=gimsanet_arch.cli:main']},
+    license='Apache-2.0',
+)

@@ -24,6 +24,8 @@ Shims in two phases:
     buffers on every forward, which hangs rank-0-only validation of nets with buffers.
   - ``parse_options``: PyTorch 2 launchers pass ``--local-rank``; basicsr accepts only
     ``--local_rank``. Also hands ``dist_params``/``num_gpu`` to ``init_dist``.
+  - ``atomic_save``: ``save_network`` / ``save_training_state`` write in place; a kill mid-save
+    leaves a truncated file. basicsr's ``base_model`` sees a ``torch`` whose ``save`` is atomic.
 """
 import importlib
 import importlib.util
@@ -211,8 +213,31 @@ def shim_parse_options():
     return True
 
 
+def shim_atomic_save():
+    """Write checkpoints and training states atomically (temp file + rename): BasicSR writes in
+    place, so a kill during a save leaves a truncated file that ``--auto_resume`` would pick up."""
+    import basicsr.models.base_model as base_model
+    from gimsanet_arch.utils.checkpoint import atomic_torch_save
+    if getattr(base_model.torch, '_gimsanet_atomic', False):
+        return False
+
+    class _TorchWithAtomicSave(types.ModuleType):
+        """``torch`` as seen from basicsr's base_model, with ``save`` made atomic."""
+
+        def __getattr__(self, name):
+            return getattr(_torch, name)
+
+    import torch as _torch
+    proxy = _TorchWithAtomicSave('torch')
+    proxy.save = atomic_torch_save
+    proxy._gimsanet_atomic = True
+    base_model.torch = proxy
+    return True
+
+
 PRE_IMPORT = (shim_functional_tensor, shim_distutils, shim_import_warnings)
-POST_IMPORT = (shim_jpeg_quality, shim_parse_options, shim_dist, shim_model_to_device, shim_train_resume)
+POST_IMPORT = (shim_jpeg_quality, shim_parse_options, shim_dist, shim_model_to_device, shim_train_resume,
+               shim_atomic_save)
 
 
 def apply():

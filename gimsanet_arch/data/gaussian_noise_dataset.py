@@ -1,0 +1,157 @@
+"""Synthetic AWGN denoising dataset: clean images in, (noisy, clean) pairs out."""
+import os.path as osp
+
+import numpy as np
+import torch
+from torch.utils import data
+
+from basicsr.data.transforms import augment
+from basicsr.utils.registry import DATASET_REGISTRY
+from gimsanet_arch.data.image_io import (ImageReadError, LmdbReader, decode_image, list_images, read_file_bytes,
+                                         read_meta_keys)
+
+SIGMA_TYPES = ('constant', 'random', 'choice')
+
+
+def seeded_test_noise(shape, sigma, seed=0):
+    """The evaluation noise of docs/evaluation.md: numpy's generator reset to ``seed`` for every
+    image, then ``normal(0, sigma/255, shape)`` in float64 (identical numbers to
+    ``np.random.seed(0); np.random.normal(...)`` without touching the global generator)."""
+    return np.random.RandomState(seed).normal(0, sigma / 255., shape)
+
+
+def add_test_noise(img, sigma, seed=0, channel_order='rgb'):
+    """Add the reproducible test noise to an HxWxC float image given in ``channel_order``.
+
+    ``channel_order`` says in which layout the noise array is drawn: 'rgb' (Restormer) or 'bgr'
+    (SwinIR/KAIR and the official GIMSANet script); the two differ only by a channel flip.
+    """
+    noise = seeded_test_noise(img.shape, sigma, seed)
+    if channel_order == 'bgr' and img.shape[2] == 3:
+        noise = noise[:, :, ::-1]
+    return (img.astype(np.float64) + noise).astype(np.float32)
+
+
+@DATASET_REGISTRY.register()
+class GaussianNoiseDataset(data.Dataset):
+    """Clean images + additive white Gaussian noise, for blind or non-blind AWGN denoising.
+
+    Options (BasicSR spelling where BasicSR has one):
+        dataroot_gt (str): folder of clean images, or a BasicSR LMDB (``io_backend.type: lmdb``).
+        meta_info_file (str, optional): list of images to use (BasicSR meta_info format).
+        io_backend.type: ``disk`` | ``lmdb``.
+        in_ch (int): 1 (gray; colour files are converted) or 3 (RGB). Default 3.
+        Training (``phase: train``):
+            sigma_type: ``constant`` | ``random`` (uniform in ``sigma_range``) | ``choice``
+                (one of the values in ``sigma_range``). Default ``random``.
+            sigma_range: ``[lo, hi]`` (random), a list (choice) or a number (constant). 0-255 scale.
+            sigma_integer (bool): draw integer sigmas (the official GIMSANet recipe draws 1..61).
+            gt_size (int): random crop size; pad_small (bool): reflect-pad smaller images instead
+                of failing.
+            use_hflip, use_rot (bool): the eight flips/rotations.
+            clip_noisy (bool): clip the noisy input to [0, 1]. Default False (as published).
+        Validation/test (``phase: val`` / ``test``):
+            sigma_test (float): noise level; noise_seed (int, default 0) and noise_channel_order
+            (``rgb`` default, or ``bgr`` for the SwinIR/official GIMSANet layout).
+
+    Returns dict with ``lq``, ``gt`` (CxHxW float32, RGB), ``lq_path``, ``gt_path``, ``sigma``.
+    """
+
+    def __init__(self, opt):
+        super().__init__()
+        self.opt = opt
+        self.in_ch = int(opt.get('in_ch', 3))
+        if self.in_ch not in (1, 3):
+            raise ValueError(f'datasets.{opt.get("name")}: in_ch must be 1 or 3, got {self.in_ch}')
+        self.is_train = opt.get('phase', 'train') == 'train'
+        backend = dict(opt.get('io_backend') or {'type': 'disk'})
+        self.backend = backend.get('type', 'disk')
+        root = opt['dataroot_gt']
+        self.root = root
+        meta = opt.get('meta_info_file')
+        if self.backend == 'lmdb':
+            self.lmdb = LmdbReader(root)
+            self.keys = [osp.splitext(name)[0] for name in read_meta_keys(meta or osp.join(root, 'meta_info.txt'))]
+            self.paths = [f'{root}:{key}' for key in self.keys]
+        elif self.backend == 'disk':
+            self.lmdb = None
+            if meta:
+                self.paths = [osp.join(root, name) for name in read_meta_keys(meta)]
+            else:
+                self.paths = list_images(root)
+            self.keys = self.paths
+        else:
+            raise ValueError(f'datasets.{opt.get("name")}.io_backend.type must be disk or lmdb, got {self.backend}')
+
+        if self.is_train:
+            self.sigma_type = opt.get('sigma_type', 'random')
+            if self.sigma_type not in SIGMA_TYPES:
+                raise ValueError(f'sigma_type must be one of {SIGMA_TYPES}, got {self.sigma_type}')
+            sigma_range = opt.get('sigma_range', [0, 50])
+            self.sigma_range = [float(s) for s in np.atleast_1d(sigma_range)]
+            if self.sigma_type == 'random' and len(self.sigma_range) != 2:
+                raise ValueError(f'sigma_type random needs sigma_range [lo, hi], got {sigma_range}')
+        else:
+            if opt.get('sigma_test') is None:
+                raise ValueError(f'datasets.{opt.get("name")}: sigma_test is required for validation/test')
+            self.sigma_test = float(opt['sigma_test'])
+
+    def __len__(self):
+        return len(self.paths)
+
+    def _read(self, index):
+        if self.lmdb is not None:
+            content, source = self.lmdb.get(self.keys[index]), self.paths[index]
+        else:
+            content, source = read_file_bytes(self.paths[index]), self.paths[index]
+        img = decode_image(content, source, self.in_ch)
+        return img if self.in_ch == 1 else img[:, :, ::-1]  # BGR -> RGB
+
+    def _draw_sigma(self):
+        lo = self.sigma_range[0]
+        if self.sigma_type == 'constant':
+            sigma = lo
+        elif self.sigma_type == 'choice':
+            sigma = float(np.random.choice(self.sigma_range))
+        elif self.opt.get('sigma_integer', False):
+            sigma = float(np.random.randint(int(lo), int(self.sigma_range[1]) + 1))
+        else:
+            sigma = float(np.random.uniform(lo, self.sigma_range[1]))
+        return sigma
+
+    def _random_crop(self, img, path):
+        gt_size = self.opt.get('gt_size')
+        if not gt_size:
+            return img
+        h, w = img.shape[:2]
+        if h < gt_size or w < gt_size:
+            if not self.opt.get('pad_small', False):
+                raise ImageReadError(f'image {path} is {h}x{w}, smaller than gt_size {gt_size} '
+                                     '(set pad_small: true to reflect-pad it)')
+            pad_h, pad_w = max(0, gt_size - h), max(0, gt_size - w)
+            mode = 'reflect' if pad_h < h and pad_w < w else 'edge'
+            img = np.pad(img, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
+            h, w = img.shape[:2]
+        top, left = np.random.randint(0, h - gt_size + 1), np.random.randint(0, w - gt_size + 1)
+        return img[top:top + gt_size, left:left + gt_size]
+
+    def __getitem__(self, index):
+        path = self.paths[index]
+        img_gt = self._read(index)
+        if self.is_train:
+            img_gt = self._random_crop(img_gt, path)
+            img_gt = augment(np.ascontiguousarray(img_gt), self.opt.get('use_hflip', False),
+                             self.opt.get('use_rot', False))
+            img_gt = np.ascontiguousarray(img_gt).reshape(img_gt.shape[0], img_gt.shape[1], -1)
+            sigma = self._draw_sigma()
+            noise = np.random.standard_normal(img_gt.shape).astype(np.float32) * np.float32(sigma / 255.)
+            img_lq = img_gt + noise
+        else:
+            sigma = self.sigma_test
+            img_lq = add_test_noise(img_gt, sigma, int(self.opt.get('noise_seed', 0)),
+                                    self.opt.get('noise_channel_order', 'rgb'))
+        if self.opt.get('clip_noisy', False):
+            img_lq = np.clip(img_lq, 0, 1)
+        gt = torch.from_numpy(np.ascontiguousarray(img_gt.transpose(2, 0, 1))).float()
+        lq = torch.from_numpy(np.ascontiguousarray(img_lq.transpose(2, 0, 1))).float()
+        return {'lq': lq, 'gt': gt, 'lq_path': path, 'gt_path': path, 'sigma': torch.tensor(sigma / 1.)}

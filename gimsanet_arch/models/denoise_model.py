@@ -1,0 +1,387 @@
+"""DenoiseModel: BasicSR's SRModel with what denoiser training needs.
+
+Added on top of SRModel (every option is off or neutral by default):
+
+* any number of losses: every ``train.<name>_opt`` is built and summed, and logged as
+  ``l_<short name>`` (``pixel_opt`` -> ``l_pix``, ``grad_opt`` -> ``l_grad``, ``psnr_opt`` -> ``l_psnr``);
+* optimizers by torch name (``Adam``, ``AdamW``, ...), the Restormer/NAFNet cosine schedules;
+* ``train.grad_clip_norm`` (or ``use_grad_clip: true`` = 0.01, the Restormer/NAFNet value);
+* ``train.accum_steps``: the loaded batch is split into that many chunks, each forwarded and
+  back-propagated on its own before one optimizer step. A published global batch is reached on
+  fewer GPUs with the memory of a smaller batch and the same gradient (losses are weighted by chunk
+  size) and the same iteration count and LR schedule;
+* ``train.bf16``: bf16 autocast for the training forward (weights and optimizer stay fp32);
+  ``auto`` enables it where the CPU/GPU has native bf16;
+* non-finite losses: the step is skipped with a warning; ``train.max_nonfinite_steps`` in a row
+  (default 5) stop the run with a clear error;
+* progressive patches (Restormer): ``datasets.train.mini_batch_sizes`` / ``iters`` / ``gt_sizes``;
+* Restormer's mixup augmentation: ``train.mixing_augs.mixup`` (``mixup_beta``, ``use_identity``);
+* validation: pads (reflect, right/bottom) to ``val.pad_multiple`` (alias ``val.window_size``) and
+  crops back; optional overlapping tiles (``val.tile``, ``val.tile_overlap``) for large images;
+  ``val.report_input: true`` also logs the metrics of the noisy input; each validation set is
+  logged under its own ``name``; ``val.suffix`` is optional; validation runs on the unwrapped
+  network (no DDP collective on rank 0 alone).
+"""
+import random
+from collections import OrderedDict
+from os import path as osp
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from basicsr.losses import build_loss
+from basicsr.metrics import calculate_metric
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils.registry import MODEL_REGISTRY
+from gimsanet_arch.models.lr_scheduler import build_scheduler
+
+LOSS_LOG_NAMES = {'pixel_opt': 'l_pix', 'grad_opt': 'l_grad', 'gradient_opt': 'l_grad', 'perceptual_opt': 'l_percep',
+                  'psnr_opt': 'l_psnr'}
+
+
+def bf16_supported(device):
+    """Whether this device runs bf16 natively (CPU: AVX512-BF16/AMX; GPU: Ampere or newer)."""
+    if device.type == 'cuda':
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pad_to_multiple(img, multiple):
+    """Reflect-pad an NCHW tensor at the bottom/right to a multiple of ``multiple``."""
+    h, w = img.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return img
+    mode = 'reflect' if pad_h < h and pad_w < w else 'replicate'
+    return F.pad(img, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def _tile_starts(length, tile, stride):
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+def tiled_forward(net, img, tile, overlap, multiple=1):
+    """Run ``net`` on overlapping ``tile`` x ``tile`` windows and blend them.
+
+    Overlaps are averaged with a separable ramp weight, so tile borders leave no seams; only one
+    tile is on the device's working memory at a time.
+    """
+    _, _, h, w = img.shape
+    tile = min(tile, max(h, w))
+    stride = max(tile - overlap, 1)
+    out, weight = None, torch.zeros(1, 1, h, w, dtype=img.dtype, device=img.device)
+    ramp_cache = {}
+    for top in _tile_starts(h, tile, stride):
+        for left in _tile_starts(w, tile, stride):
+            patch = img[..., top:top + tile, left:left + tile]
+            ph, pw = patch.shape[-2:]
+            result = net(pad_to_multiple(patch, multiple))[..., :ph, :pw]
+            if out is None:
+                out = torch.zeros(img.shape[0], result.shape[1], h, w, dtype=result.dtype, device=img.device)
+            key = (ph, pw)
+            if key not in ramp_cache:
+                ramp_cache[key] = _blend_window(ph, pw, overlap, img.device, result.dtype)
+            win = ramp_cache[key]
+            out[..., top:top + ph, left:left + pw] += result * win
+            weight[..., top:top + ph, left:left + pw] += win
+    return out / weight
+
+
+def _blend_window(h, w, overlap, device, dtype):
+    def ramp(n):
+        r = torch.ones(n, device=device, dtype=dtype)
+        k = min(overlap, n // 2)
+        if k > 0:
+            edge = torch.arange(1, k + 1, device=device, dtype=dtype) / (k + 1)
+            r[:k], r[n - k:] = edge, edge.flip(0)
+        return r
+
+    return (ramp(h)[:, None] * ramp(w)[None, :])[None, None]
+
+
+@MODEL_REGISTRY.register()
+class DenoiseModel(SRModel):
+    """Denoising model for BasicSR (see module docstring for the options)."""
+
+    def __init__(self, opt):
+        self.current_iter = 0
+        super().__init__(opt)
+
+    # ------------------------------------------------------------------ training set-up
+    def init_training_settings(self):
+        self.net_g.train()
+        train_opt = self.opt['train']
+        logger = get_root_logger()
+
+        self.ema_decay = train_opt.get('ema_decay', 0)
+        if self.ema_decay > 0:
+            from basicsr.archs import build_network
+            logger.info(f'Use Exponential Moving Average with decay: {self.ema_decay}')
+            self.net_g_ema = build_network(self.opt['network_g']).to(self.device)
+            load_path = self.opt['path'].get('pretrain_network_g')
+            if load_path is not None:
+                self.load_network(self.net_g_ema, load_path, self.opt['path'].get('strict_load_g', True), 'params_ema')
+            else:
+                self.model_ema(0)
+            self.net_g_ema.eval()
+
+        self.losses = OrderedDict()
+        for key, loss_opt in train_opt.items():
+            if key.endswith('_opt') and isinstance(loss_opt, dict) and loss_opt.get('type'):
+                name = LOSS_LOG_NAMES.get(key, 'l_' + key[:-len('_opt')])
+                self.losses[name] = build_loss(dict(loss_opt)).to(self.device)
+        if not self.losses:
+            raise ValueError('train: no loss configured (add pixel_opt, grad_opt, psnr_opt, ...)')
+        # SRModel attributes other code may look at
+        self.cri_pix = self.losses.get('l_pix')
+        self.cri_perceptual = self.losses.get('l_percep')
+
+        self.grad_clip_norm = train_opt.get('grad_clip_norm')
+        if self.grad_clip_norm is None and train_opt.get('use_grad_clip', False):
+            self.grad_clip_norm = 0.01  # Restormer / NAFNet
+        self.accum_steps = int(train_opt.get('accum_steps', 1))
+        if self.accum_steps < 1:
+            raise ValueError(f'train.accum_steps must be >= 1, got {self.accum_steps}')
+        bf16 = train_opt.get('bf16', False)
+        self.use_bf16 = bf16_supported(self.device) if bf16 == 'auto' else bool(bf16)
+        logger.info(f'bf16 autocast in training forward: {self.use_bf16}')
+        self.max_nonfinite = int(train_opt.get('max_nonfinite_steps', 5))
+        self.nonfinite_in_a_row = 0
+
+        mixing = train_opt.get('mixing_augs') or {}
+        self.mixup = bool(mixing.get('mixup', False))
+        self.mixup_beta = float(mixing.get('mixup_beta', 1.2))
+        self.mixup_identity = bool(mixing.get('use_identity', False))
+
+        train_data = self.opt['datasets'].get('train', {})
+        self.progressive = None
+        if train_data.get('mini_batch_sizes') and train_data.get('iters'):
+            self.progressive = {
+                'batch': list(train_data['mini_batch_sizes']),
+                'ends': np.cumsum(train_data['iters']).tolist(),
+                'sizes': list(train_data.get('gt_sizes') or [train_data['gt_size']] * len(train_data['iters'])),
+                'gt_size': train_data.get('gt_size'),
+                'logged': set(),
+            }
+
+        self.setup_optimizers()
+        self.setup_schedulers()
+
+    def get_optimizer(self, optim_type, params, lr, **kwargs):
+        optim_class = getattr(torch.optim, optim_type, None)
+        if not (isinstance(optim_class, type) and issubclass(optim_class, torch.optim.Optimizer)):
+            raise ValueError(f'train.optim_g.type: unknown optimizer "{optim_type}" (use a torch.optim name, '
+                             'e.g. Adam, AdamW, SGD)')
+        return optim_class(params, lr, **kwargs)
+
+    def setup_schedulers(self):
+        scheduler_opt = dict(self.opt['train']['scheduler'])
+        self.opt['train']['scheduler'].pop('type', None)  # BasicSR convention: type is popped
+        for optimizer in self.optimizers:
+            self.schedulers.append(build_scheduler(optimizer, scheduler_opt))
+
+    def update_learning_rate(self, current_iter, warmup_iter=-1):
+        self.current_iter = current_iter  # feed_data needs it for progressive patches
+        super().update_learning_rate(current_iter, warmup_iter)
+
+    # ------------------------------------------------------------------ training step
+    def feed_data(self, data):
+        lq, gt = data['lq'], data.get('gt')
+        if self.is_train and gt is not None and self.net_g.training:
+            if self.progressive is not None:
+                lq, gt = self._progressive_crop(lq, gt)
+            if self.mixup:
+                lq, gt = self._mixup(lq, gt)
+        self.lq = lq.to(self.device)
+        if gt is not None:
+            self.gt = gt.to(self.device)
+
+    def _progressive_crop(self, lq, gt):
+        prog = self.progressive
+        stage = int(np.searchsorted(prog['ends'], self.current_iter, side='left'))
+        stage = min(stage, len(prog['ends']) - 1)
+        batch, size = prog['batch'][stage], prog['sizes'][stage]
+        if stage not in prog['logged']:
+            prog['logged'].add(stage)
+            get_root_logger().info(f'Progressive training: iter {self.current_iter}: patch {size}, mini-batch {batch}')
+        if batch < lq.shape[0]:
+            keep = random.sample(range(lq.shape[0]), k=batch)
+            lq, gt = lq[keep], gt[keep]
+        h, w = lq.shape[-2:]
+        if size < min(h, w):
+            top, left = int((h - size) * random.random()), int((w - size) * random.random())
+            lq = lq[..., top:top + size, left:left + size]
+            gt = gt[..., top:top + size, left:left + size]
+        return lq, gt
+
+    def _mixup(self, lq, gt):
+        if self.mixup_identity and random.randint(0, 1) == 1:
+            return lq, gt
+        lam = torch.distributions.Beta(self.mixup_beta, self.mixup_beta).sample().item()
+        perm = torch.randperm(lq.shape[0])
+        return lam * lq + (1 - lam) * lq[perm], lam * gt + (1 - lam) * gt[perm]
+
+    def _compute_losses(self, output, gt):
+        total, parts = 0, OrderedDict()
+        for name, loss_fn in self.losses.items():
+            value = loss_fn(output, gt)
+            if isinstance(value, tuple):  # perceptual loss: (perceptual, style)
+                for sub_name, sub in zip((name, 'l_style'), value):
+                    if sub is not None:
+                        total, parts[sub_name] = total + sub, sub
+            else:
+                total, parts[name] = total + value, value
+        return total, parts
+
+    def optimize_parameters(self, current_iter):
+        self.optimizer_g.zero_grad(set_to_none=True)
+        batch = self.lq.shape[0]
+        chunks = min(self.accum_steps, batch)
+        loss_sums, outputs, finite = OrderedDict(), [], True
+        for lq, gt in zip(self.lq.chunk(chunks), self.gt.chunk(chunks)):
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+                out = self.net_g(lq)
+            out = out.float()
+            l_total, parts = self._compute_losses(out, gt)
+            share = lq.shape[0] / batch
+            if not torch.isfinite(l_total):
+                finite = False
+                break
+            (l_total * share).backward()
+            outputs.append(out.detach())
+            for name, value in parts.items():
+                loss_sums[name] = loss_sums.get(name, 0) + value.detach() * share
+        if not finite:
+            self._skip_nonfinite_step(current_iter, parts)
+            return
+        self.nonfinite_in_a_row = 0
+        self.output = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
+        if self.grad_clip_norm:
+            torch.nn.utils.clip_grad_norm_(self.net_g.parameters(), self.grad_clip_norm)
+        self.optimizer_g.step()
+        self.log_dict = self.reduce_loss_dict(loss_sums)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    def _skip_nonfinite_step(self, current_iter, parts):
+        self.optimizer_g.zero_grad(set_to_none=True)
+        self.nonfinite_in_a_row += 1
+        values = ', '.join(f'{k}={float(v):.4g}' for k, v in parts.items())
+        logger = get_root_logger()
+        logger.warning(f'iter {current_iter}: non-finite loss ({values}); step skipped '
+                       f'({self.nonfinite_in_a_row}/{self.max_nonfinite} in a row)')
+        if self.nonfinite_in_a_row >= self.max_nonfinite:
+            raise FloatingPointError(
+                f'{self.nonfinite_in_a_row} non-finite losses in a row (last at iter {current_iter}: {values}); '
+                'stopping. Lower the learning rate, enable train.grad_clip_norm, or check the data.')
+
+    # ------------------------------------------------------------------ inference
+    def _inference_net(self):
+        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
+        return net
+
+    def _pad_multiple(self):
+        val_opt = self.opt.get('val') or {}
+        multiple = val_opt.get('pad_multiple', val_opt.get('window_size'))
+        if multiple is None:
+            multiple = getattr(self.get_bare_model(self.net_g), 'pad_multiple', 1)
+        return max(int(multiple or 1), 1)
+
+    def test(self):
+        net = self._inference_net()
+        was_training = net.training
+        net.eval()
+        val_opt = self.opt.get('val') or {}
+        multiple = self._pad_multiple()
+        with torch.no_grad():
+            tile = val_opt.get('tile')
+            if tile:
+                self.output = tiled_forward(net, self.lq, int(tile), int(val_opt.get('tile_overlap', 32)), multiple)
+            else:
+                h, w = self.lq.shape[-2:]
+                self.output = net(pad_to_multiple(self.lq, multiple))[..., :h, :w]
+        if was_training:
+            net.train()
+
+    def dist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        if self.opt['rank'] == 0:
+            self.nondist_validation(dataloader, current_iter, tb_logger, save_img)
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        dataset_name = dataloader.dataset.opt['name']
+        val_opt = self.opt['val']
+        metrics_opt = val_opt.get('metrics') or {}
+        report_input = val_opt.get('report_input', False) and metrics_opt
+        if metrics_opt:
+            self._initialize_best_metric_results(dataset_name)
+        self.metric_results = {name: 0. for name in metrics_opt}
+        input_results = {name: 0. for name in metrics_opt}
+        pbar = tqdm(total=len(dataloader), unit='image') if val_opt.get('pbar', False) else None
+
+        count = 0
+        for val_data in dataloader:
+            img_name = osp.splitext(osp.basename(str(val_data['lq_path'][0]).split(':')[-1]))[0]
+            self.feed_data(val_data)
+            self.test()
+            result = tensor2img([self.output.detach().cpu()])
+            metric_data = {'img': result}
+            if hasattr(self, 'gt'):
+                metric_data['img2'] = tensor2img([self.gt.detach().cpu()])
+            if save_img:
+                self._save_result(result, img_name, dataset_name, current_iter)
+            if 'img2' in metric_data:
+                for name, m_opt in metrics_opt.items():
+                    self.metric_results[name] += calculate_metric(metric_data, m_opt)
+                    if report_input:
+                        noisy = tensor2img([self.lq.detach().cpu()])
+                        input_results[name] += calculate_metric({'img': noisy, 'img2': metric_data['img2']}, m_opt)
+            count += 1
+            del self.lq, self.output
+            if hasattr(self, 'gt'):
+                del self.gt
+            if pbar:
+                pbar.update(1)
+                pbar.set_description(f'Test {img_name}')
+        if pbar:
+            pbar.close()
+        if metrics_opt and count:
+            for name in self.metric_results:
+                self.metric_results[name] /= count
+                self._update_best_metric_result(dataset_name, name, self.metric_results[name], current_iter)
+            self.input_metric_results = {k: v / count for k, v in input_results.items()} if report_input else None
+            self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    def _log_validation_metric_values(self, current_iter, dataset_name, tb_logger):
+        super()._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+        inputs = getattr(self, 'input_metric_results', None)
+        if inputs:
+            text = ', '.join(f'{name}: {value:.4f}' for name, value in inputs.items())
+            get_root_logger().info(f'Validation {dataset_name} noisy input (before denoising): {text}')
+            if tb_logger:
+                for name, value in inputs.items():
+                    tb_logger.add_scalar(f'metrics/{dataset_name}/input_{name}', value, current_iter)
+
+    def _save_result(self, img, img_name, dataset_name, current_iter):
+        if self.opt['is_train']:
+            path = osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{current_iter}.png')
+        else:
+            suffix = self.opt['val'].get('suffix') or self.opt['name']
+            path = osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
+        imwrite(img, path)
+
+    # ------------------------------------------------------------------ checkpoints
+    def load_network(self, net, load_path, strict=True, param_key='params'):
+        from gimsanet_arch.utils.checkpoint import load_network_checked
+        load_network_checked(self.get_bare_model(net), load_path, strict=strict, param_key=param_key,
+                             logger=get_root_logger())
+

@@ -1,0 +1,101 @@
+"""Checkpoint I/O: atomic saves and loads that explain what does not match."""
+import os
+import os.path as osp
+import pickle
+import tempfile
+import warnings
+
+import torch
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used; the message names the file and the keys."""
+
+
+def atomic_torch_save(obj, path):
+    """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``: a kill
+    during the save leaves the previous file (or none), never a truncated one."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_checkpoint_file(path):
+    """Load a checkpoint onto the CPU. Tries ``weights_only=True`` (PyTorch >= 2.6 default) and
+    falls back, with a warning, for files that hold other Python objects."""
+    if not osp.isfile(path):
+        raise CheckpointError(f'checkpoint not found: {path}')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError:
+        warnings.warn(f'{path} holds non-tensor objects; loading it with weights_only=False (only do this '
+                      'for files you trust)')
+    except (RuntimeError, EOFError, OSError) as err:
+        raise CheckpointError(f'cannot read checkpoint {path}: {err}') from None
+    try:
+        return torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as err:  # noqa: BLE001
+        raise CheckpointError(f'cannot read checkpoint {path}: {err}') from None
+
+
+def extract_state_dict(ckpt, path, param_key='params'):
+    """Pick the network weights out of a checkpoint dict.
+
+    ``param_key`` missing falls back to ``params`` / ``params_ema`` (BasicSR issues #253/#606),
+    and a bare state_dict is accepted as is."""
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f'{path} is not a checkpoint dict (got {type(ckpt).__name__})')
+    if param_key is not None and param_key in ckpt:
+        state = ckpt[param_key]
+    elif all(torch.is_tensor(v) for v in ckpt.values()):
+        state = ckpt
+    else:
+        for alternative in ('params', 'params_ema', 'state_dict', 'model'):
+            if alternative in ckpt and isinstance(ckpt[alternative], dict):
+                state = ckpt[alternative]
+                break
+        else:
+            raise CheckpointError(f'{path} has no "{param_key}" weights; its keys are: {", ".join(map(str, ckpt))}')
+    return {(k[7:] if k.startswith('module.') else k): v for k, v in state.items()}
+
+
+def describe_mismatch(model_state, loaded, limit=8):
+    """Human-readable differences between two state_dicts ('' when they match)."""
+    missing = sorted(set(model_state) - set(loaded))
+    unexpected = sorted(set(loaded) - set(model_state))
+    shapes = [f'{k}: network {tuple(model_state[k].shape)} vs file {tuple(loaded[k].shape)}'
+              for k in sorted(set(model_state) & set(loaded)) if model_state[k].shape != loaded[k].shape]
+    lines = []
+    for title, items in (('missing in file', missing), ('unexpected in file', unexpected), ('shape mismatch', shapes)):
+        if items:
+            more = f' (+{len(items) - limit} more)' if len(items) > limit else ''
+            lines.append(f'{title} ({len(items)}): {"; ".join(items[:limit])}{more}')
+    return ' | '.join(lines)
+
+
+def load_network_checked(net, path, strict=True, param_key='params', logger=None):
+    """Load weights into ``net`` (on CPU first). With ``strict`` any difference is one
+    :class:`CheckpointError` listing the differing keys; without it, matching keys are loaded."""
+    loaded = extract_state_dict(load_checkpoint_file(path), path, param_key)
+    model_state = net.state_dict()
+    diff = describe_mismatch(model_state, loaded)
+    if diff and strict:
+        raise CheckpointError(f'checkpoint {path} does not match {type(net).__name__}: {diff}')
+    if diff:
+        if logger:
+            logger.warning(f'Loading {path} non-strictly: {diff}')
+        loaded = {k: v for k, v in loaded.items() if k in model_state and model_state[k].shape == v.shape}
+    net.load_state_dict(loaded, strict=strict)
+    if logger:
+        logger.info(f'Loaded {type(net).__name__} from {path} [{param_key}]')
+    return net

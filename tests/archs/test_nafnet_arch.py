@@ -1,0 +1,201 @@
+"""NAFNet / NAFNetLocal: equality with the official implementation (megvii-research/NAFNet) on
+stored references.
+
+Fixtures in tests/fixtures/nafnet/ were produced by the official code (outside this repo) with
+seeded random weights (layer-norm weights/biases and the block scales beta/gamma set non-zero so
+they matter): constructor kwargs, state_dict, input, official output and, for NAFNetLocal, the
+pooling windows the official TLC conversion chose. ``layernorm2d.pt`` holds the forward and the
+hand-written backward of the official custom autograd LayerNorm; ``official_configs.json`` the
+official state_dict keys/shapes and parameter counts of the published configurations.
+"""
+import inspect
+import json
+import os
+
+import pytest
+import torch
+import torch.nn as nn
+from basicsr.utils.registry import ARCH_REGISTRY
+
+from gimsanet_arch.archs.nafnet_arch import LayerNorm2d, NAFNet, NAFNetLocal
+from gimsanet_arch.archs.tlc_util import LocalAvgPool2d
+
+FIX = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'fixtures', 'nafnet')
+CASES = ['color_w8', 'gray_w4', 'odd_19x23', 'defaults', 'local_w8', 'local_fast_w8', 'local_gray_odd']
+ATOL = 1e-5
+
+
+def _load(name):
+    return torch.load(os.path.join(FIX, f'{name}.pt'), map_location='cpu', weights_only=True)
+
+
+def _build(ref):
+    cls = NAFNetLocal if ref['arch'] == 'NAFNetLocal' else NAFNet
+    return cls(**ref['kwargs'])
+
+
+def test_registered():
+    assert ARCH_REGISTRY.get('NAFNet') is NAFNet
+    assert ARCH_REGISTRY.get('NAFNetLocal') is NAFNetLocal
+
+
+def test_official_signature_defaults():
+    params = inspect.signature(NAFNet.__init__).parameters
+    expected = dict(img_channel=3, width=16, middle_blk_num=1, enc_blk_nums=[], dec_blk_nums=[])
+    assert list(params)[1:] == list(expected)
+    assert {k: params[k].default for k in expected} == expected
+    local = inspect.signature(NAFNetLocal.__init__).parameters
+    assert local['train_size'].default == (1, 3, 256, 256)
+    assert local['fast_imp'].default is False
+
+
+@pytest.mark.parametrize('name', CASES)
+def test_matches_official_output(name):
+    ref = _load(name)
+    net = _build(ref)
+    net.load_state_dict(ref['state_dict'], strict=True)
+    net.eval()
+    with torch.no_grad():
+        out = net(ref['input'])
+    diff = (out - ref['output']).abs().max().item()
+    print(f'{ref["arch"]}[{name}] {ref["kwargs"]} input {tuple(ref["input"].shape)} '
+          f'max abs diff vs official: {diff:.3g}')
+    assert out.shape == ref['output'].shape == ref['input'].shape
+    assert diff <= ATOL
+    if 'kernel_sizes' in ref:
+        pools = [m for m in net.modules() if isinstance(m, LocalAvgPool2d)]
+        assert [list(p.kernel_size) for p in pools] == ref['kernel_sizes']
+
+
+def test_build_network_from_options():
+    from basicsr.archs import build_network
+    ref = _load('local_w8')
+    net = build_network(dict(type='NAFNetLocal', **ref['kwargs']))
+    net.load_state_dict(ref['state_dict'], strict=True)
+    assert isinstance(net, NAFNetLocal)
+
+
+def _configs():
+    with open(os.path.join(FIX, 'official_configs.json')) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize('config', sorted(_configs()))
+def test_state_dict_keys_and_shapes_equal_official(config):
+    ref = _configs()[config]
+    with torch.device('meta'):
+        net = NAFNet(**ref['kwargs'])
+    ours = [[k, list(v.shape)] for k, v in net.state_dict().items()]
+    assert ours == ref['state_dict']
+    n = sum(p.numel() for p in net.parameters())
+    print(f'NAFNet {config}: {n:,} parameters (official {ref["num_params"]:,})')
+    assert n == ref['num_params']
+
+
+def test_published_parameter_counts():
+    sidd = dict(middle_blk_num=12, enc_blk_nums=[2, 2, 4, 8], dec_blk_nums=[2, 2, 2, 2])
+    with torch.device('meta'):
+        n32 = sum(p.numel() for p in NAFNet(width=32, **sidd).parameters())
+        n64 = sum(p.numel() for p in NAFNet(width=64, **sidd).parameters())
+    print(f'NAFNet SIDD width 32: {n32:,}; width 64: {n64:,}')
+    # counted on the official code (megvii-research/NAFNet NAFNet_arch.py)
+    assert n32 == 29_159_715
+    assert n64 == 115_982_915
+
+
+def test_layernorm2d_forward_backward_match_official_function():
+    ref = _load('layernorm2d')
+    ln = LayerNorm2d(ref['x'].shape[1], eps=ref['eps'])
+    with torch.no_grad():
+        ln.weight.copy_(ref['weight'])
+        ln.bias.copy_(ref['bias'])
+    x = ref['x'].clone().requires_grad_()
+    y = ln(x)
+    y.backward(ref['grad_output'])
+    diffs = {
+        'y': (y - ref['y']).abs().max().item(),
+        'grad_x': (x.grad - ref['grad_x']).abs().max().item(),
+        'grad_weight': (ln.weight.grad - ref['grad_weight']).abs().max().item(),
+        'grad_bias': (ln.bias.grad - ref['grad_bias']).abs().max().item(),
+    }
+    print('LayerNorm2d max abs diff vs official autograd Function:', diffs)
+    assert all(d <= 1e-5 for d in diffs.values()), diffs
+
+
+def test_layernorm2d_gradcheck_and_no_custom_function():
+    ln = LayerNorm2d(3).double()
+    with torch.no_grad():
+        ln.weight.uniform_(0.5, 1.5)
+        ln.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 3, 3, 2, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(ln, (x, ))
+    assert ln(x).grad_fn.name() != 'LayerNormFunctionBackward'
+
+
+def test_odd_size_padding_and_crop():
+    net = NAFNet(width=4, enc_blk_nums=[1, 1, 1], dec_blk_nums=[1, 1, 1])
+    assert net.padder_size == 8
+    assert net(torch.rand(1, 3, 19, 23)).shape == (1, 3, 19, 23)
+
+
+def test_local_equals_global_up_to_base_size():
+    """Inputs no larger than 1.5x train size pool over the whole map: NAFNetLocal == NAFNet."""
+    kw = dict(width=4, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1])
+    base = NAFNet(**kw).eval()
+    local = NAFNetLocal(**kw, train_size=(1, 3, 16, 16))
+    for name, p in base.named_parameters():  # non-zero beta/gamma so blocks matter
+        if name.endswith(('beta', 'gamma')):
+            torch.nn.init.normal_(p, std=0.5)
+    local.load_state_dict(base.state_dict(), strict=True)
+    assert not local.training  # left in eval mode, as in the release
+    assert not any(isinstance(m, nn.AdaptiveAvgPool2d) for m in local.modules())
+    x_small, x_big = torch.rand(1, 3, 24, 20), torch.rand(1, 3, 40, 36)
+    with torch.no_grad():
+        assert torch.allclose(local(x_small), base(x_small), atol=1e-6)
+        assert not torch.allclose(local(x_big), base(x_big), atol=1e-4)
+
+
+def test_local_gray_with_default_train_size_channels():
+    # the release's conversion feeds a train_size (3-channel) tensor; ours needs no forward
+    net = NAFNetLocal(img_channel=1, width=4, enc_blk_nums=[1], dec_blk_nums=[1], train_size=(1, 3, 8, 8))
+    assert net(torch.rand(1, 1, 30, 20)).shape == (1, 1, 30, 20)
+
+
+def test_backward_fp32():
+    net = NAFNet(width=4, enc_blk_nums=[1], dec_blk_nums=[1])
+    x = torch.rand(2, 3, 9, 10, requires_grad=True)
+    net(x).square().mean().backward()
+    assert torch.isfinite(x.grad).all()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+@pytest.mark.parametrize('name', ['color_w8', 'local_w8'])
+def test_bf16_autocast_and_cast(name):
+    ref = _load(name)
+    net = _build(ref)
+    net.load_state_dict(ref['state_dict'])
+    net.eval()
+    x = ref['input']
+    with torch.no_grad():
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            y_auto = net(x)
+        y_cast = net.to(torch.bfloat16)(x.to(torch.bfloat16))
+    for y in (y_auto, y_cast):
+        assert y.shape == x.shape and torch.isfinite(y.float()).all()
+        assert (y.float() - ref['output']).abs().max() < 0.1
+
+
+def test_torch_export_nafnet():
+    net = NAFNet(width=4, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]).eval()
+    x = torch.rand(1, 3, 19, 21)
+    exported = torch.export.export(net, (x, ))
+    with torch.no_grad():
+        assert torch.allclose(exported.module()(x), net(x), atol=1e-6)
+
+
+def test_torch_export_nafnet_local():
+    net = NAFNetLocal(width=4, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1], train_size=(1, 3, 8, 8))
+    x = torch.rand(1, 3, 32, 28)
+    exported = torch.export.export(net, (x, ))
+    with torch.no_grad():
+        assert torch.allclose(exported.module()(x), net(x), atol=1e-6)

@@ -9,6 +9,7 @@ The output format is exactly what BasicSR 1.4.2 reads (``paired_paths_from_lmdb`
       meta_info.txt        one line per image: ``<key>.png (<h>,<w>,<c>) <compress_level>``
       checksums.txt        ours, next to BasicSR's files: ``<key> <sha256 of the stored bytes>``
                            after a ``#`` header line; BasicSR never reads it
+      build_info.json      ours: the parameters of the build (crop size, step, sources, ...)
 
 What this module does differently from ``basicsr/utils/lmdb_util.py``:
 
@@ -30,6 +31,7 @@ Encoding runs in a thread pool (``workers``): OpenCV's codecs and hashlib releas
 import argparse
 import collections
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -47,6 +49,9 @@ META_INFO = 'meta_info.txt'
 CHECKSUMS = 'checksums.txt'
 CHECKSUM_HEADER = '# gimsanet_arch lmdb_tools v1: <key> <sha256 of the stored PNG bytes>'
 PARTIAL_SUFFIX = '.partial'
+#: Build parameters (crop size, sources, ...) stored with an output; a re-run with other
+#: parameters refuses to treat the output as done. Hidden in folders (BasicSR's scandir skips it).
+BUILD_INFO = {'lmdb': 'build_info.json', 'folder': '.build_info.json'}
 #: Test hook: SIGKILL the process after this many records were written (simulates a crash).
 KILL_AFTER_ENV = 'GIMSANET_LMDB_KILL_AFTER'
 KEY_PATTERN = re.compile(r'^[A-Za-z0-9_-]+$')
@@ -257,6 +262,90 @@ def crop_key(key, index):
     return f'{key}_s{index:03d}'
 
 
+def find_pairs(folder, noisy_tag, clean_tag, extensions=IMAGE_EXTENSIONS):
+    """Pair noisy and clean files of ``folder`` whose names differ only by a tag.
+
+    The key of a file is its stem with the first (case-insensitive) occurrence of its tag
+    removed, e.g. ``*_real.JPG`` / ``*_mean.JPG`` (PolyU, Nam) or ``0001_NOISY_SRGB_010.PNG`` /
+    ``0001_GT_SRGB_010.PNG`` (SIDD, key ``0001_SRGB_010``). Files with neither tag are ignored.
+
+    Returns:
+        ``[(key, noisy_path, clean_path)]`` sorted by key.
+
+    Raises:
+        InputError: naming every unpaired file and every key claimed twice (also when the folder
+            is missing or holds no pair).
+    """
+    tags = {'noisy': re.compile(re.escape(noisy_tag), re.I), 'clean': re.compile(re.escape(clean_tag), re.I)}
+    found = {'noisy': {}, 'clean': {}}
+    problems = []
+    for path in list_images(folder, extensions=extensions):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        for role, tag in tags.items():
+            key, n = tag.subn('', stem, count=1)
+            if n:
+                key = sanitize_key(key)
+                if key in found[role]:
+                    problems.append(f'{path}: same key {key!r} as {found[role][key]}')
+                else:
+                    found[role][key] = path
+                break
+    noisy, clean = found['noisy'], found['clean']
+    problems += [f'{noisy[k]}: no matching clean image (*{clean_tag}*) for it' for k in sorted(set(noisy) - set(clean))]
+    problems += [f'{clean[k]}: no matching noisy image (*{noisy_tag}*) for it' for k in sorted(set(clean) - set(noisy))]
+    if problems:
+        raise InputError(problems, header=f'Unpaired or duplicate images in {folder}')
+    if not noisy:
+        raise InputError([f'{folder}: no *{noisy_tag}* / *{clean_tag}* image pairs found'])
+    return [(k, noisy[k], clean[k]) for k in sorted(noisy)]
+
+
+def single_image_jobs(items, mode='unchanged', crop=None):
+    """One :class:`Job` per ``(key, path)``: read with ``mode``; with ``crop = (crop_size, step,
+    thresh_size)`` the records are BasicSR sub-images ``<key>_s001``, ... (small images whole)."""
+
+    def make(key, path):
+        def load():
+            img = read_image(path, mode)
+            if crop is None:
+                return [(key, img)]
+            return [(crop_key(key, i), c) for i, c in extract_subimages(img, *crop)]
+        return Job(path, load)
+
+    return [make(key, path) for key, path in items]
+
+
+def paired_image_jobs(items, mode='unchanged', crop=None):
+    """One :class:`Job` per ``(key, noisy_path, clean_path)`` giving ``{'lq': noisy, 'gt': clean}``
+    records, both cropped at the same positions; a size mismatch is reported as an input error."""
+
+    def make(key, lq_path, gt_path):
+        def load():
+            problems, imgs = [], {}
+            for slot, path in (('lq', lq_path), ('gt', gt_path)):
+                try:
+                    imgs[slot] = read_image(path, mode)
+                except InputError as exc:
+                    problems += exc.problems
+            if problems:
+                raise InputError(problems)
+            return paired_records(key, imgs['lq'], imgs['gt'], crop, source=f'{lq_path} / {gt_path}')
+        return Job(f'{lq_path} / {gt_path}', load)
+
+    return [make(*item) for item in items]
+
+
+def paired_records(key, lq, gt, crop=None, source=None):
+    """``[(key, {'lq', 'gt'})]`` for one pair, optionally cropped into sub-images."""
+    if lq.shape != gt.shape:
+        raise InputError([f'{source or key}: noisy image is {lq.shape} but clean image is {gt.shape}'])
+    if crop is None:
+        return [(key, {'lq': lq, 'gt': gt})]
+    lq_crops = extract_subimages(lq, *crop)
+    gt_crops = extract_subimages(gt, *crop)
+    return [(crop_key(key, i), {'lq': a, 'gt': b}) for (i, a), (_, b) in zip(lq_crops, gt_crops)]
+
+
 # --------------------------------------------------------------------------------------- status
 def lmdb_status(path):
     """``'complete'``, ``'partial'`` (an interrupted run left ``path.partial``), ``'missing'`` or
@@ -358,11 +447,13 @@ class _LmdbSink:
         self.pending = []
         self.pending_bytes = 0
 
-    def finish(self, overwrite):
+    def finish(self, overwrite, info):
         self.flush()
         self.env.sync(True)
         self.env.close()
         _write_lines(os.path.join(self.partial, META_INFO), self.meta)
+        if info is not None:
+            _write_lines(os.path.join(self.partial, BUILD_INFO['lmdb']), [json.dumps(info, sort_keys=True)])
         _write_lines(os.path.join(self.partial, CHECKSUMS), [CHECKSUM_HEADER] + self.sums)
         _commit_dir(self.partial, self.path, overwrite)
 
@@ -390,7 +481,9 @@ class _FolderSink:
     def flush(self):
         pass
 
-    def finish(self, overwrite):
+    def finish(self, overwrite, info):
+        if info is not None:
+            _write_lines(os.path.join(self.partial, BUILD_INFO['folder']), [json.dumps(info, sort_keys=True)])
         _commit_dir(self.partial, self.path, overwrite)
 
     def abort(self):
@@ -468,7 +561,19 @@ def _default_log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def build(targets, jobs, workers=1, compress_level=1, overwrite=False, desc=None, total=None,
+def read_build_info(path, kind='lmdb'):
+    """The parameters an output was built with (dict), or ``None`` when it has none."""
+    info_path = os.path.join(path, BUILD_INFO[kind])
+    if not os.path.isfile(info_path):
+        return None
+    try:
+        with open(info_path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def build(targets, jobs, workers=1, compress_level=1, overwrite=False, desc=None, total=None, info=None,
           batch_records=1000, batch_bytes=256 << 20, progress=True, log=_default_log):
     """Write the records of ``jobs`` to every target that is not already complete.
 
@@ -478,6 +583,8 @@ def build(targets, jobs, workers=1, compress_level=1, overwrite=False, desc=None
             Loading and PNG encoding run in a pool of ``workers`` threads; records are written
             in job order.
         overwrite: rebuild targets that are complete already (default: leave them alone).
+        info: JSON-serialisable build parameters, stored with each output. A complete output whose
+            stored parameters differ is an error (not silently reused) unless ``overwrite``.
         total: number of jobs, for the progress bar (``len(jobs)`` when it has one).
 
     Returns:
@@ -496,7 +603,16 @@ def build(targets, jobs, workers=1, compress_level=1, overwrite=False, desc=None
         if t.kind == 'lmdb' and not t.path.endswith('.lmdb'):
             raise ValueError(f"LMDB path must end with '.lmdb' (BasicSR requires it): {t.path}")
         status = lmdb_status(t.path) if t.kind == 'lmdb' else folder_status(t.path)
-        if status == 'complete' and not overwrite:
+        old_info = read_build_info(t.path, t.kind) if status == 'complete' else None
+        if info is not None:
+            info = json.loads(json.dumps(info))  # normalise (tuples -> lists) for comparison
+        if status == 'complete' and not overwrite and info is not None and old_info is not None \
+                and old_info != info:
+            changed = sorted(k for k in set(info) | set(old_info) if info.get(k) != old_info.get(k))
+            bad.append(f'{t.path}: exists but was built with other parameters ('
+                       + ', '.join(f'{k}: {old_info.get(k)!r} there, {info.get(k)!r} now' for k in changed)
+                       + '); pass --overwrite or choose another output path')
+        elif status == 'complete' and not overwrite:
             log(f'{t.path}: complete already, left alone')
             result[t.path] = 'skipped'
         elif status == 'inconsistent' and not overwrite:
@@ -552,7 +668,7 @@ def build(targets, jobs, workers=1, compress_level=1, overwrite=False, desc=None
         if problems:
             raise InputError(problems, header=f'Cannot build {", ".join(t.path for t in todo)}')
         for t, sink in sinks:
-            sink.finish(overwrite)
+            sink.finish(overwrite, info)
             result[t.path] = 'built'
             log(f'{t.path}: wrote {n_records} records')
     except BaseException:

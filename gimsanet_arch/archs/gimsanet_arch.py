@@ -19,6 +19,8 @@ Faithfulness notes (spec section 1): LeakyReLU slope 0.3 (Keras default), glorot
 bias, and TF 'same' padding, which for even kernels pads one more row/column at the bottom/right (torch's
 ``padding='same'`` does the same; ``SameConv2d`` spells it out, see there).
 """
+from typing import Final
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -75,6 +77,8 @@ class MSABBranch(nn.Module):
     (7 convs) is then not built at all, rather than built and left unused, so the parameter count drops
     by ``7 * (k^2 W^2 + W)`` per branch and DDP sees no unused parameters.
     """
+
+    attention_gate: Final[bool]  # a TorchScript constant, so the unused path is not compiled
 
     def __init__(self, num_feat, kernel_size, negative_slope=0.3, attention_gate=True, explicit_pad=False):
         super().__init__()
@@ -172,6 +176,7 @@ class GIMSANet(nn.Module):
         self.tail_conv2 = conv(head_width, head_width)
         self.tail_conv3 = conv(head_width, out_channels)
         self.act = nn.LeakyReLU(negative_slope)
+        self.grad_eps = GRAD_EPS
         self.reset_parameters()
 
     @torch.no_grad()
@@ -188,7 +193,7 @@ class GIMSANet(nn.Module):
             # Keras' sqrt has no eps; it is exact and gradient-free in training (the input needs no grad).
             # Only when the input needs grad (TTA / adversarial / input-side losses) add a tiny eps so that
             # flat regions do not produce NaN gradients.
-            eps = GRAD_EPS if x.requires_grad else 0.0
+            eps = self.grad_eps if x.requires_grad else 0.0
             h = torch.cat([self.grad_map(x, eps), feat], dim=1)
         else:
             h = feat
@@ -202,9 +207,10 @@ class GIMSANet(nn.Module):
         u = self.act(self.feat_conv7(u)) + h
         fused = self.fuse_conv(torch.cat([u, h], dim=1))
 
-        m = self.msab[0](fused)
-        for branch in self.msab[1:]:
-            m = m + branch(fused)
+        m = self.msab[0](fused)  # the branches are summed (Keras Add), not concatenated
+        for i, branch in enumerate(self.msab):
+            if i > 0:
+                m = m + branch(fused)
 
         y = self.tail_conv1(m) + h
         y = self.tail_conv2(y) + h

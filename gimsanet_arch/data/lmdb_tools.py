@@ -262,15 +262,17 @@ def crop_key(key, index):
     return f'{key}_s{index:03d}'
 
 
-def find_pairs(folder, noisy_tag, clean_tag, extensions=IMAGE_EXTENSIONS):
+def find_pairs(folder, noisy_tag, clean_tag, extensions=IMAGE_EXTENSIONS, clean_folder=None, strict=True):
     """Pair noisy and clean files of ``folder`` whose names differ only by a tag.
 
     The key of a file is its stem with the first (case-insensitive) occurrence of its tag
     removed, e.g. ``*_real.JPG`` / ``*_mean.JPG`` (PolyU, Nam) or ``0001_NOISY_SRGB_010.PNG`` /
     ``0001_GT_SRGB_010.PNG`` (SIDD, key ``0001_SRGB_010``). Files with neither tag are ignored.
+    ``clean_folder``: the clean images lie in another folder (e.g. ``CC/real/`` and ``CC/mean/``).
 
     Returns:
-        ``[(key, noisy_path, clean_path)]`` sorted by key.
+        ``[(key, noisy_path, clean_path)]`` sorted by key; with ``strict=False`` a tuple
+        ``(pairs, problems)`` instead of raising for unpaired / duplicate files.
 
     Raises:
         InputError: naming every unpaired file and every key claimed twice (also when the folder
@@ -279,7 +281,10 @@ def find_pairs(folder, noisy_tag, clean_tag, extensions=IMAGE_EXTENSIONS):
     tags = {'noisy': re.compile(re.escape(noisy_tag), re.I), 'clean': re.compile(re.escape(clean_tag), re.I)}
     found = {'noisy': {}, 'clean': {}}
     problems = []
-    for path in list_images(folder, extensions=extensions):
+    paths = list_images(folder, extensions=extensions)
+    if clean_folder and os.path.abspath(clean_folder) != os.path.abspath(folder):
+        paths += list_images(clean_folder, extensions=extensions)
+    for path in paths:
         stem = os.path.splitext(os.path.basename(path))[0]
         for role, tag in tags.items():
             key, n = tag.subn('', stem, count=1)
@@ -293,11 +298,13 @@ def find_pairs(folder, noisy_tag, clean_tag, extensions=IMAGE_EXTENSIONS):
     noisy, clean = found['noisy'], found['clean']
     problems += [f'{noisy[k]}: no matching clean image (*{clean_tag}*) for it' for k in sorted(set(noisy) - set(clean))]
     problems += [f'{clean[k]}: no matching noisy image (*{noisy_tag}*) for it' for k in sorted(set(clean) - set(noisy))]
-    if problems:
+    if problems and strict:
         raise InputError(problems, header=f'Unpaired or duplicate images in {folder}')
-    if not noisy:
-        raise InputError([f'{folder}: no *{noisy_tag}* / *{clean_tag}* image pairs found'])
-    return [(k, noisy[k], clean[k]) for k in sorted(noisy)]
+    if not noisy and not problems:
+        where = folder if not clean_folder else f'{folder} + {clean_folder}'
+        raise InputError([f'{where}: no *{noisy_tag}* / *{clean_tag}* image pairs found'])
+    pairs = [(k, noisy[k], clean[k]) for k in sorted(set(noisy) & set(clean))]
+    return pairs if strict else (pairs, problems)
 
 
 def single_image_jobs(items, mode='unchanged', crop=None):
@@ -574,6 +581,7 @@ def read_build_info(path, kind='lmdb'):
 
 
 def build(targets, jobs, workers=1, compress_level=1, overwrite=False, desc=None, total=None, info=None,
+          input_problems=(),
           batch_records=1000, batch_bytes=256 << 20, progress=True, log=_default_log):
     """Write the records of ``jobs`` to every target that is not already complete.
 
@@ -586,6 +594,8 @@ def build(targets, jobs, workers=1, compress_level=1, overwrite=False, desc=None
         info: JSON-serialisable build parameters, stored with each output. A complete output whose
             stored parameters differ is an error (not silently reused) unless ``overwrite``.
         total: number of jobs, for the progress bar (``len(jobs)`` when it has one).
+        input_problems: problems found before (e.g. unpaired files): nothing is committed, but
+            the jobs still run so that the error lists these and every unreadable file together.
 
     Returns:
         dict ``{path: 'skipped' | 'built'}``.
@@ -638,7 +648,7 @@ def build(targets, jobs, workers=1, compress_level=1, overwrite=False, desc=None
             sink = (_LmdbSink(t.path, compress_level, batch_records, batch_bytes, log)
                     if t.kind == 'lmdb' else _FolderSink(t.path, log))
             sinks.append((t, sink))
-        problems, seen, n_records = [], set(), 0
+        problems, seen, n_records = list(input_problems), set(), 0
         bar = tqdm(total=total, unit='img', desc=desc or os.path.basename(todo[0].path), disable=not progress,
                    file=sys.stderr, dynamic_ncols=True)
         for records, job_problems in _ordered_map(lambda j: _run_job(j, slots, compress_level), jobs, workers):

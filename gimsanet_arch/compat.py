@@ -161,6 +161,26 @@ def shim_model_to_device():
     return True
 
 
+def shim_paired_dataset_flip_keys():
+    """BasicSR's ``PairedImageDataset`` reads ``opt['use_hflip']`` and ``opt['use_rot']`` (KeyError if
+    absent); NAFNet's official option files, which use this type, spell them ``use_flip`` /
+    ``use_rot``. Accept NAFNet's spelling (``use_hflip`` wins when both are given)."""
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+    original = PairedImageDataset.__init__
+    if getattr(original, '_gimsanet_patched', False):
+        return False
+
+    def __init__(self, opt):
+        if opt.get('phase') == 'train':
+            opt.setdefault('use_hflip', opt.get('use_flip', False))
+            opt.setdefault('use_rot', False)
+        original(self, opt)
+
+    __init__._gimsanet_patched = True
+    PairedImageDataset.__init__ = __init__
+    return True
+
+
 def normalize_local_rank_argv(argv):
     """Rewrite ``--local-rank[=N]`` (PyTorch 2 launchers) to ``--local_rank[=N]``."""
     out = []
@@ -237,7 +257,7 @@ def shim_atomic_save():
 
 PRE_IMPORT = (shim_functional_tensor, shim_distutils, shim_import_warnings)
 POST_IMPORT = (shim_jpeg_quality, shim_parse_options, shim_dist, shim_model_to_device, shim_train_resume,
-               shim_atomic_save)
+               shim_atomic_save, shim_paired_dataset_flip_keys)
 
 
 def apply():

@@ -73,7 +73,7 @@ def check_types(opt):
 
 
 def _check_data_path(section, key, path, backend):
-    if path is None:
+    if path is None or str(path).lower() == 'none':  # Restormer's AWGN files: ``dataroot_lq: none``
         return
     path = osp.expanduser(str(path))
     if backend == 'lmdb':

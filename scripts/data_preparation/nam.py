@@ -2,7 +2,9 @@
 """Nam et al. (CVPR 2016) real noisy images, the "CC" 512x512 crops -> paired BasicSR LMDBs for testing.
 
 Data: "A Holistic Approach to Cross-Channel Image Noise Modeling and its Application to Image
-Denoising" (Nam, Hwang, Matsushita, Kim, CVPR 2016): 11 static scenes shot ~500 times with Canon
+Denoising" (Nam, Hwang, Matsushita, Kim, CVPR 2016,
+https://openaccess.thecvf.com/content_cvpr_2016/html/Nam_A_Holistic_Approach_CVPR_2016_paper.html):
+11 static scenes shot ~500 times with Canon
 5D Mark III, Nikon D600 and D800; the clean image is the mean. The usual test set ("CC", "CC15")
 is 15 cropped 512x512 pairs ``5dmark3_iso3200_1_real.png`` (noisy) / ``5dmark3_iso3200_1_mean.png``
 (clean), ``d600_iso3200_1_*``, ``d800_iso1600_1_*`` ...; the authors' page is often offline, the

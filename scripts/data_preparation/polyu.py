@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """PolyU real-world noisy images (100 cropped 512x512 pairs) -> paired BasicSR LMDBs for testing.
 
-Download: https://github.com/csjunxu/PolyU-Real-World-Noisy-Images-Dataset (Xu et al., 2018),
+Download: https://github.com/csjunxu/PolyU-Real-World-Noisy-Images-Dataset (Xu et al., 2018,
+arXiv:1804.02603, which gives the older address https://github.com/csjunxu/PolyUDataset),
 folder ``CroppedImages`` (100 crops ``<camera>_<...>_real.JPG`` noisy / ``..._mean.JPG`` clean,
 the mean of ~500 shots) -> ``datasets/raw/PolyU/CroppedImages/``.
 

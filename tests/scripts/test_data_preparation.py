@@ -1,0 +1,310 @@
+"""scripts/data_preparation/*.py run as subprocesses on tiny fake datasets in the real layouts."""
+import os
+import signal
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import scipy.io
+
+import gimsanet_arch  # noqa: F401  (before basicsr)
+from basicsr.data.paired_image_dataset import PairedImageDataset
+from gimsanet_arch.data import lmdb_tools as lt
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPTS = os.path.join(REPO_ROOT, 'scripts', 'data_preparation')
+
+
+def run_script(name, args=(), cwd=None, env=None, check=True):
+    full_env = dict(os.environ, PYTHONWARNINGS='ignore')
+    full_env.pop(lt.KILL_AFTER_ENV, None)
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, f'{name}.py'), '--no-progress', '--workers', '2',
+                           *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def meta(path):
+    return lt.read_meta_info(path)
+
+
+def mtimes(*paths):
+    out = {}
+    for path in paths:
+        for name in os.listdir(path):
+            out[os.path.join(path, name)] = os.stat(os.path.join(path, name)).st_mtime_ns
+    return out
+
+
+def paired_dataset(lq, gt):
+    return PairedImageDataset({'dataroot_lq': lq, 'dataroot_gt': gt, 'io_backend': {'type': 'lmdb'},
+                               'phase': 'val', 'scale': 1})
+
+
+def _rgb(tensor):
+    """(3,H,W) float tensor from BasicSR's dataset -> uint8 HWC RGB."""
+    return np.round(tensor.numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------ fake datasets
+def write(path, img):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    assert cv2.imwrite(str(path), img)
+
+
+def make_bsd(root, rng):
+    """BSD400 gray PNGs, CBSD432 colour JPGs, BSD68 gray PNGs, CBSD68 colour PNGs (64x64)."""
+    raw = os.path.join(root, 'datasets', 'raw')
+    for i in range(1, 4):
+        write(os.path.join(raw, 'BSD400', f'test_{i:03d}.png'), rng.integers(0, 256, (64, 64), dtype=np.uint8))
+        write(os.path.join(raw, 'CBSD432', f'{100000 + i}.jpg'), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    for i in range(1, 3):
+        write(os.path.join(raw, 'BSD68', f'test{i:03d}.png'), rng.integers(0, 256, (64, 48), dtype=np.uint8))
+        write(os.path.join(raw, 'CBSD68', f'{i - 1:04d}.png'), rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    return raw
+
+
+def make_sidd(root, rng, scenes=2, blocks=(2, 3)):
+    """SIDD-Medium sRGB scene folders (64x80) and the validation .mat files (small blocks)."""
+    data = os.path.join(root, 'datasets', 'raw', 'SIDD_Medium_Srgb', 'Data')
+    for s in range(1, scenes + 1):
+        scene = os.path.join(data, f'{s:04d}_001_S6_00100_00060_3200_L')
+        for v in ('010', '011'):
+            gt = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+            noisy = np.clip(gt.astype(int) + rng.integers(-20, 21, gt.shape), 0, 255).astype(np.uint8)
+            write(os.path.join(scene, f'{s:04d}_GT_SRGB_{v}.PNG'), gt)
+            write(os.path.join(scene, f'{s:04d}_NOISY_SRGB_{v}.PNG'), noisy)
+    val = os.path.join(root, 'datasets', 'raw', 'SIDD')
+    os.makedirs(val, exist_ok=True)
+    gt = rng.integers(0, 256, (*blocks, 16, 16, 3), dtype=np.uint8)  # RGB, as SIDD's
+    noisy = np.clip(gt.astype(int) + rng.integers(-20, 21, gt.shape), 0, 255).astype(np.uint8)
+    scipy.io.savemat(os.path.join(val, 'ValidationNoisyBlocksSrgb.mat'), {'ValidationNoisyBlocksSrgb': noisy})
+    scipy.io.savemat(os.path.join(val, 'ValidationGtBlocksSrgb.mat'), {'ValidationGtBlocksSrgb': gt})
+    return data, noisy, gt
+
+
+def make_real_mean(folder, names, ext, rng, mean_folder=None):
+    for name in names:
+        gt = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        write(os.path.join(folder, f'{name}_real.{ext}'), 255 - gt)
+        write(os.path.join(mean_folder or folder, f'{name}_mean.{ext}'), gt)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+# ------------------------------------------------------------------------------------ bsd.py
+def test_bsd_whole_images_lmdb_and_folders(tmp_path, rng):
+    raw = make_bsd(tmp_path, rng)
+    proc = run_script('bsd', ['--verify', '--format', 'both'], cwd=tmp_path)
+    out = tmp_path / 'datasets'
+    expected = {'BSD400/train.lmdb': (3, (64, 64, 1)), 'CBSD432/train.lmdb': (3, (64, 64, 3)),
+                'BSD68/test.lmdb': (2, (64, 48, 1)), 'CBSD68/test.lmdb': (2, (48, 64, 3))}
+    for rel, (n, shape) in expected.items():
+        entries = meta(str(out / rel))
+        assert len(entries) == n and {s for _, s, _ in entries} == {shape}, rel
+        assert f'verified datasets/{rel}: {n} records OK' in proc.stdout
+    assert [k for k, _, _ in meta(str(out / 'BSD400/train.lmdb'))] == ['test_001', 'test_002', 'test_003']
+    # values are the decoded source pixels (the JPGs decoded once, stored losslessly)
+    src = cv2.imread(os.path.join(raw, 'CBSD432', '100002.jpg'))
+    assert np.array_equal(lt.read_lmdb_image(str(out / 'CBSD432/train.lmdb'), '100002'), src)
+    src = cv2.imread(os.path.join(raw, 'BSD400', 'test_002.png'), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(lt.read_lmdb_image(str(out / 'BSD400/train.lmdb'), 'test_002'), src)
+    assert sorted(os.listdir(out / 'BSD68/test')) == ['.build_info.json', 'test001.png', 'test002.png']
+    assert sorted(os.listdir(out / 'CBSD68/test')) == ['.build_info.json', '0000.png', '0001.png']
+
+    # re-run: nothing is rewritten
+    lmdbs = [str(out / rel) for rel in expected]
+    before = mtimes(*lmdbs, str(out / 'BSD68/test'))
+    proc = run_script('bsd', ['--format', 'both'], cwd=tmp_path)
+    assert proc.stderr.count('complete already, left alone') == 6
+    assert mtimes(*lmdbs, str(out / 'BSD68/test')) == before
+
+
+def test_bsd_sub_images_and_dfwb(tmp_path, rng):
+    make_bsd(tmp_path, rng)
+    run_script('bsd', ['--sets', 'BSD400', 'CBSD432', '--crop-size', '32', '--step', '24', '--verify'], cwd=tmp_path)
+    entries = meta(str(tmp_path / 'datasets/BSD400/train_crops.lmdb'))
+    assert len(entries) == 3 * 9 and entries[0][0] == 'test_001_s001' and entries[0][1] == (32, 32, 1)
+    assert len(meta(str(tmp_path / 'datasets/CBSD432/train_crops.lmdb'))) == 27
+    # other crop parameters against an existing output: refused, not silently reused
+    proc = run_script('bsd', ['--sets', 'BSD400', '--crop-size', '32', '--step', '16'], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and 'built with other parameters' in proc.stderr
+    # DFWB: several folders into one LMDB, keys prefixed by the folder
+    div2k = tmp_path / 'datasets/raw/DIV2K_train_HR'
+    write(div2k / '0001.png', rng.integers(0, 256, (80, 72, 3), dtype=np.uint8))
+    run_script('bsd', ['--sets', 'DFWB', '--input', str(div2k), 'datasets/raw/BSD400', '--crop-size', '64',
+                       '--step', '48', '--verify'], cwd=tmp_path)
+    keys = [k for k, _, _ in meta(str(tmp_path / 'datasets/DFWB/train_crops.lmdb'))]
+    assert keys[:4] == ['DIV2K_train_HR_0001_s001', 'DIV2K_train_HR_0001_s002', 'DIV2K_train_HR_0001_s003',
+                        'DIV2K_train_HR_0001_s004']
+    assert 'BSD400_test_003_s001' in keys and len(keys) == 4 + 3
+
+
+def test_bsd_missing_inputs_listed_together(tmp_path, rng):
+    make_bsd(tmp_path, rng)
+    import shutil
+    shutil.rmtree(tmp_path / 'datasets/raw/CBSD432')
+    for name in os.listdir(tmp_path / 'datasets/raw/BSD68'):
+        os.remove(tmp_path / 'datasets/raw/BSD68' / name)
+    proc = run_script('bsd', [], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert 'CBSD432: datasets/raw/CBSD432: folder not found' in proc.stderr
+    assert 'BSD68: datasets/raw/BSD68: no images' in proc.stderr
+    assert not os.path.exists(tmp_path / 'datasets/BSD400')
+
+
+# ------------------------------------------------------------------------------------ sidd.py
+def test_sidd_train_and_val(tmp_path, rng):
+    data, noisy, gt = make_sidd(tmp_path, rng)
+    proc = run_script('sidd', ['--crop-size', '32', '--step', '24', '--png', '--verify'], cwd=tmp_path)
+    out = tmp_path / 'datasets/SIDD'
+    train_lq, train_gt = str(out / 'train/input_crops.lmdb'), str(out / 'train/gt_crops.lmdb')
+    val_lq, val_gt = str(out / 'val/input_crops.lmdb'), str(out / 'val/gt_crops.lmdb')
+    assert 'verified datasets/SIDD/train/input_crops.lmdb and datasets/SIDD/train/gt_crops.lmdb: same keys' \
+        in proc.stdout
+    keys = [k for k, _, _ in meta(train_lq)]
+    per_image = 3 * 3  # rows [0, 24, 32] x cols [0, 24, 48] (80 - 48 - 32 = 0: no extra column)
+    assert len(keys) == 2 * 2 * per_image and keys[0] == '0001_SRGB_010_s001' and keys[-1] == '0002_SRGB_011_s009'
+    assert [k for k, _, _ in meta(train_gt)] == keys
+
+    # BasicSR's own PairedImageDataset reads the pairs: lq is the noisy crop, gt the clean one
+    ds = paired_dataset(train_lq, train_gt)
+    assert len(ds) == len(keys)
+    item = ds[keys.index('0002_SRGB_010_s005')]
+    scene = os.path.join(data, '0002_001_S6_00100_00060_3200_L')
+    src_noisy = cv2.imread(os.path.join(scene, '0002_NOISY_SRGB_010.PNG'))[24:56, 24:56, ::-1]
+    src_gt = cv2.imread(os.path.join(scene, '0002_GT_SRGB_010.PNG'))[24:56, 24:56, ::-1]
+    assert item['lq_path'] == item['gt_path'] == '0002_SRGB_010_s005'
+    assert np.array_equal(_rgb(item['lq']), src_noisy) and np.array_equal(_rgb(item['gt']), src_gt)
+
+    # validation: 2 x 3 blocks, keys 0000.., RGB blocks come back as RGB from BasicSR's dataset
+    assert [k for k, _, _ in meta(val_lq)] == ['0000', '0001', '0002', '0003', '0004', '0005']
+    ds = paired_dataset(val_lq, val_gt)
+    item = ds[4]  # image 1, block 1
+    assert item['lq_path'] == '0004'
+    assert np.array_equal(_rgb(item['lq']), noisy[1, 1]) and np.array_equal(_rgb(item['gt']), gt[1, 1])
+    assert np.array_equal(cv2.imread(str(out / 'val/gt/0004.png'))[..., ::-1], gt[1, 1])
+    assert len([n for n in os.listdir(out / 'val/input') if n.endswith('.png')]) == 6
+
+    # re-run is a no-op (inputs not even read: remove them)
+    before = mtimes(train_lq, train_gt, val_lq, val_gt)
+    import shutil
+    shutil.rmtree(tmp_path / 'datasets/raw')
+    proc = run_script('sidd', ['--crop-size', '32', '--step', '24', '--png', '--verify'], cwd=tmp_path)
+    assert proc.stderr.count('complete already, left alone') == 6
+    assert mtimes(train_lq, train_gt, val_lq, val_gt) == before
+
+
+@pytest.mark.parametrize('kill_after', [5, 30])
+def test_sidd_killed_mid_write_then_rerun(tmp_path, rng, kill_after):
+    make_sidd(tmp_path, rng)
+    args = ['--splits', 'train', '--crop-size', '32', '--step', '24']
+    proc = run_script('sidd', args, cwd=tmp_path, env={lt.KILL_AFTER_ENV: str(kill_after)}, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    out = tmp_path / 'datasets/SIDD/train'
+    for name in ('input_crops.lmdb', 'gt_crops.lmdb'):
+        assert not os.path.exists(out / name)
+        assert os.path.isfile(out / f'{name}.partial' / 'data.mdb')
+        assert lt.lmdb_status(str(out / name)) == 'partial'
+    proc = run_script('sidd', args + ['--verify'], cwd=tmp_path)
+    assert 'left by an interrupted run; removing it and rebuilding' in proc.stderr
+    assert not any(n.endswith('.partial') for n in os.listdir(out))
+    reports = lt.verify_paired_lmdbs(str(out / 'input_crops.lmdb'), str(out / 'gt_crops.lmdb'))
+    assert [r['records'] for r in reports] == [36, 36]
+
+
+def test_bsd_killed_mid_write_then_rerun(tmp_path, rng):
+    make_bsd(tmp_path, rng)
+    args = ['--sets', 'BSD400', '--crop-size', '32', '--step', '24']
+    proc = run_script('bsd', args, cwd=tmp_path, env={lt.KILL_AFTER_ENV: '10'}, check=False)
+    assert proc.returncode == -signal.SIGKILL
+    run_script('bsd', args + ['--verify'], cwd=tmp_path)
+    assert lt.verify_lmdb(str(tmp_path / 'datasets/BSD400/train_crops.lmdb'))['records'] == 27
+
+
+def test_sidd_missing_and_corrupt_inputs(tmp_path, rng):
+    data, _, _ = make_sidd(tmp_path, rng, scenes=3)
+    os.remove(os.path.join(data, '0001_001_S6_00100_00060_3200_L', '0001_GT_SRGB_011.PNG'))
+    os.remove(os.path.join(data, '0003_001_S6_00100_00060_3200_L', '0003_NOISY_SRGB_010.PNG'))
+    os.makedirs(os.path.join(data, '0004_001_S6_00100_00060_3200_L'))
+    scipy.io.savemat(str(tmp_path / 'datasets/raw/SIDD/ValidationGtBlocksSrgb.mat'),
+                     {'SomethingElse': np.zeros((1, 1, 4, 4, 3), np.uint8)})
+    proc = run_script('sidd', ['--crop-size', '32', '--step', '24'], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    err = proc.stderr
+    assert '0001_NOISY_SRGB_011.PNG: no matching clean image' in err
+    assert '0003_GT_SRGB_010.PNG: no matching noisy image' in err
+    assert '0004_001_S6_00100_00060_3200_L: no *_NOISY* / *_GT* image pairs found' in err
+    assert "ValidationGtBlocksSrgb.mat: variable 'ValidationGtBlocksSrgb' not found (variables: SomethingElse)" in err
+    assert not os.path.exists(tmp_path / 'datasets/SIDD/train')
+
+    # pairing fixed, one image corrupt: named, nothing committed
+    make_sidd(tmp_path, rng, scenes=3)
+    import shutil
+    shutil.rmtree(os.path.join(data, '0004_001_S6_00100_00060_3200_L'))
+    with open(os.path.join(data, '0002_001_S6_00100_00060_3200_L', '0002_GT_SRGB_010.PNG'), 'wb') as f:
+        f.write(b'\x89PNG truncated')
+    proc = run_script('sidd', ['--splits', 'train', '--crop-size', '32', '--step', '24'], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and '0002_GT_SRGB_010.PNG: unreadable or corrupt image' in proc.stderr
+    assert not os.listdir(tmp_path / 'datasets/SIDD/train')
+
+
+# ------------------------------------------------------------------------------------ polyu.py / nam.py
+@pytest.mark.parametrize('script,layout', [('polyu', 'flat'), ('nam', 'flat'), ('nam', 'real_mean')])
+def test_real_mean_pairs(tmp_path, rng, script, layout):
+    if script == 'polyu':
+        names, ext, folder = ['Canon5D2_5_160_3200_chair_11', 'Nikon800_1_100_6400_plant_2'], 'JPG', \
+            'datasets/raw/PolyU/CroppedImages'
+    else:
+        names, ext, folder = ['5dmark3_iso3200_1', 'd600_iso3200_2', 'd800_iso1600_3'], 'png', 'datasets/raw/Nam'
+    folder = tmp_path / folder
+    if layout == 'flat':
+        make_real_mean(str(folder), names, ext, rng)
+    else:
+        make_real_mean(str(folder / 'real'), names, ext, rng, mean_folder=str(folder / 'mean'))
+    run_script(script, ['--png', '--verify'], cwd=tmp_path)
+    out = tmp_path / 'datasets' / ('PolyU' if script == 'polyu' else 'Nam') / 'test'
+    lq, gt = str(out / 'input.lmdb'), str(out / 'gt.lmdb')
+    assert [k for k, _, _ in meta(lq)] == sorted(names) == [k for k, _, _ in meta(gt)]
+    ds = paired_dataset(lq, gt)
+    item = ds[1]
+    key = sorted(names)[1]
+    sub = '' if layout == 'flat' else 'real'
+    src_noisy = cv2.imread(str(folder / sub / f'{key}_real.{ext}'))[..., ::-1]
+    sub = '' if layout == 'flat' else 'mean'
+    src_gt = cv2.imread(str(folder / sub / f'{key}_mean.{ext}'))[..., ::-1]
+    assert item['lq_path'] == key
+    assert np.array_equal(_rgb(item['lq']), src_noisy) and np.array_equal(_rgb(item['gt']), src_gt)
+    assert sorted(n for n in os.listdir(out / 'gt') if n.endswith('.png')) == sorted(f'{n}.png' for n in names)
+    before = mtimes(lq, gt)
+    proc = run_script(script, ['--png'], cwd=tmp_path)
+    assert proc.stderr.count('complete already, left alone') == 4 and mtimes(lq, gt) == before
+
+
+def test_polyu_unpaired_and_corrupt_listed_together(tmp_path, rng):
+    folder = tmp_path / 'datasets/raw/PolyU/CroppedImages'
+    make_real_mean(str(folder), ['a_1', 'b_2', 'c_3'], 'JPG', rng)
+    os.remove(folder / 'b_2_mean.JPG')
+    (folder / 'c_3_real.JPG').write_bytes(b'\xff\xd8 not really a jpeg')
+    proc = run_script('polyu', [], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert '(2 problems)' in proc.stderr
+    assert 'b_2_real.JPG: no matching clean image' in proc.stderr
+    assert 'c_3_real.JPG: unreadable or corrupt image' in proc.stderr
+    out = tmp_path / 'datasets/PolyU/test'
+    assert not os.path.exists(out / 'input.lmdb') and not os.path.exists(out / 'input.lmdb.partial')
+
+
+def test_scripts_have_help_with_download_and_command():
+    for name in ('bsd', 'sidd', 'polyu', 'nam'):
+        proc = run_script(name, ['--help'])
+        assert '--workers' in proc.stdout and '--verify' in proc.stdout
+        doc = open(os.path.join(SCRIPTS, f'{name}.py')).read()
+        assert 'http' in doc and f'python scripts/data_preparation/{name}.py' in doc

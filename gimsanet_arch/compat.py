@@ -26,6 +26,8 @@ Shims in two phases:
     ``--local_rank``. Also hands ``dist_params``/``num_gpu`` to ``init_dist``.
   - ``atomic_save``: ``save_network`` / ``save_training_state`` write in place; a kill mid-save
     leaves a truncated file. basicsr's ``base_model`` sees a ``torch`` whose ``save`` is atomic.
+  - ``training_state``: training states also hold RNG states and the position in the epoch, and a
+    resumed run continues the epoch where it stopped (BasicSR restarts it).
 """
 import importlib
 import importlib.util
@@ -255,9 +257,16 @@ def shim_atomic_save():
     return True
 
 
+def shim_training_state():
+    """Exact resume for every BasicSR model: RNG states and the position in the epoch go into each
+    training state, and the resumed epoch continues where it stopped (see ``utils/training_state``)."""
+    from gimsanet_arch.utils.training_state import install
+    return install()
+
+
 PRE_IMPORT = (shim_functional_tensor, shim_distutils, shim_import_warnings)
 POST_IMPORT = (shim_jpeg_quality, shim_parse_options, shim_dist, shim_model_to_device, shim_train_resume,
-               shim_atomic_save, shim_paired_dataset_flip_keys)
+               shim_atomic_save, shim_paired_dataset_flip_keys, shim_training_state)
 
 
 def apply():

@@ -3,6 +3,7 @@ import os
 import os.path as osp
 import pickle
 import tempfile
+import time
 import warnings
 
 import torch
@@ -14,7 +15,10 @@ class CheckpointError(RuntimeError):
 
 def atomic_torch_save(obj, path):
     """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``: a kill
-    during the save leaves the previous file (or none), never a truncated one."""
+    during the save leaves the previous file (or none), never a truncated one (only a hidden
+    ``.<name>.*.tmp`` that ``--auto_resume`` ignores and removes).
+
+    ``GIMSANET_SAVE_DELAY_S`` (seconds, testing aid) sleeps between the write and the rename."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
@@ -23,11 +27,36 @@ def atomic_torch_save(obj, path):
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        delay = os.environ.get('GIMSANET_SAVE_DELAY_S')
+        if delay:  # testing aid: widen the write/rename window so a test can kill a run mid-save
+            time.sleep(float(delay))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; torch.save would honour the umask
         os.replace(tmp, path)
+        _fsync_dir(folder)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder):
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint_file(path):

@@ -1,9 +1,21 @@
-"""Finding and loading BasicSR training states, on CPU or GPU, from any working directory."""
+"""Finding and loading BasicSR training states, on CPU or GPU, from any working directory.
+
+``--auto_resume`` takes the newest *complete* training state: ``<iter>.state`` must load, hold an
+``iter``, and every network it resumes (``models/net_<name>_<iter>.pth``) must exist and be a
+complete checkpoint. Anything else (a kill during a save with plain ``torch.save``, a disk that
+filled up, a file copied half-way) is skipped with a warning and the next older state is tried.
+"""
+import glob
 import os
 import os.path as osp
 import warnings
+import zipfile
 
 import torch
+
+
+class ResumeWarning(UserWarning):
+    """A training state was skipped during ``--auto_resume``."""
 
 
 def list_training_states(state_dir):
@@ -20,7 +32,8 @@ def list_training_states(state_dir):
 
 def load_state_file(path, num_gpu=0):
     """Load a trusted training state. ``weights_only=False``: states hold optimizer/scheduler
-    objects (e.g. ``collections.Counter`` milestones) that PyTorch >= 2.6 refuses by default."""
+    objects (e.g. ``collections.Counter`` milestones) and RNG states that PyTorch >= 2.6 refuses by
+    default. Only load states your own runs wrote."""
     if num_gpu and torch.cuda.is_available():
         device = torch.device('cuda', torch.cuda.current_device())
     else:
@@ -28,40 +41,110 @@ def load_state_file(path, num_gpu=0):
     return torch.load(path, map_location=device, weights_only=False)
 
 
+def check_complete_checkpoint(path):
+    """Raise ``ValueError`` unless ``path`` is a complete ``torch.save`` zip archive (central
+    directory present and every member's CRC right; a truncated file fails here)."""
+    if not osp.isfile(path):
+        raise ValueError(f'{path} is missing')
+    if osp.getsize(path) == 0:
+        raise ValueError(f'{path} is empty')
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f'{path} is truncated or not a checkpoint ({err})') from None
+    if bad is not None:
+        raise ValueError(f'{path} is corrupt (bad CRC in {bad})')
+
+
+def resumed_network_paths(opt, resume_iter):
+    """``models/net_<name>_<iter>.pth`` for every ``network_<name>`` the resume reloads."""
+    ignore = opt['path'].get('ignore_resume_networks') or []
+    paths = []
+    for key in opt:
+        if key.startswith('network_') and key not in ignore:
+            paths.append(osp.join(opt['path']['models'], f'net_{key[len("network_"):]}_{resume_iter}.pth'))
+    return paths
+
+
+def remove_stale_temp_files(opt):
+    """Delete ``.<name>.*.tmp`` files a killed save left in ``models/`` and ``training_states/``
+    (rank 0 only; they are never picked up, this only frees the disk space)."""
+    from basicsr.utils.dist_util import get_dist_info
+    if get_dist_info()[0] != 0:
+        return []
+    removed = []
+    for key in ('models', 'training_states'):
+        folder = opt['path'].get(key)
+        if folder and osp.isdir(folder):
+            for tmp in glob.glob(osp.join(folder, '.*.tmp')):
+                try:
+                    os.remove(tmp)
+                    removed.append(tmp)
+                except OSError:
+                    pass
+    return removed
+
+
+def _warn(message):
+    warnings.warn(message, ResumeWarning, stacklevel=3)
+    try:
+        print(f'WARNING: {message}', flush=True)  # the root logger is not set up yet (BasicSR rule)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def find_resume_state(opt):
+    """``(path, state)`` of the newest complete training state of the run, or ``(None, None)``."""
+    num_gpu = opt.get('num_gpu', 0)
+    state_dir = opt['path'].get('training_states') or osp.join(
+        opt.get('root_path', os.getcwd()), 'experiments', opt['name'], 'training_states')
+    for resume_iter, path in list_training_states(state_dir):
+        try:
+            check_complete_checkpoint(path)
+            state = load_state_file(path, num_gpu)
+            if not isinstance(state, dict) or 'iter' not in state:
+                raise ValueError('not a BasicSR training state (no "iter" key)')
+            if int(state['iter']) != resume_iter:
+                raise ValueError(f'file name says iter {resume_iter}, content says {state["iter"]}')
+            for net_path in resumed_network_paths(opt, resume_iter):
+                check_complete_checkpoint(net_path)
+        except Exception as err:  # noqa: BLE001 - a damaged file must not stop the resume
+            _warn(f'auto_resume: skipping training state {path}: {err}')
+            continue
+        return path, state
+    return None, None
+
+
 def load_resume_state(opt):
     """Drop-in replacement for ``basicsr.train.load_resume_state``.
 
     * ``--auto_resume`` searches ``<root>/experiments/<name>/training_states`` (the run's own folder,
-      ``opt['path']['training_states']``), not ``./experiments`` of the current directory.
-    * It takes the newest state that loads; a truncated file (killed mid-save) is skipped with a
-      warning instead of crashing the resume.
+      ``opt['path']['training_states']``), not ``./experiments`` of the current directory, and takes
+      the newest complete state (see module doc).
+    * ``path.resume_state`` given explicitly must be complete, or the run stops with a clear error.
     * ``num_gpu: 0`` loads on CPU (basicsr calls ``torch.cuda.current_device()``).
     """
     from basicsr.utils import check_resume
 
-    num_gpu = opt.get('num_gpu', 0)
-    candidates = []
     if opt.get('auto_resume'):
-        state_dir = opt['path'].get('training_states') or osp.join(
-            opt.get('root_path', os.getcwd()), 'experiments', opt['name'], 'training_states')
-        candidates = [path for _, path in list_training_states(state_dir)]
+        path, state = find_resume_state(opt)
+        if path is None:
+            return None
+        remove_stale_temp_files(opt)
     elif opt['path'].get('resume_state'):
         path = opt['path']['resume_state']
         if not osp.isfile(path):
             raise FileNotFoundError(f'path.resume_state: training state not found: {path}')
-        candidates = [path]
-
-    for path in candidates:
         try:
-            state = load_state_file(path, num_gpu)
-            if not isinstance(state, dict) or 'iter' not in state:
-                raise ValueError('not a BasicSR training state (no "iter" key)')
-        except Exception as err:  # noqa: BLE001 - a damaged file must not stop the resume
-            if not opt.get('auto_resume'):
-                raise RuntimeError(f'Cannot load training state {path}: {err}') from err
-            warnings.warn(f'Skipping unreadable training state {path}: {err}')
-            continue
-        opt['path']['resume_state'] = path
-        check_resume(opt, state['iter'])
-        return state
-    return None
+            check_complete_checkpoint(path)
+            state = load_state_file(path, opt.get('num_gpu', 0))
+        except Exception as err:  # noqa: BLE001
+            raise RuntimeError(f'path.resume_state: cannot load training state {path}: {err}') from None
+        if not isinstance(state, dict) or 'iter' not in state:
+            raise RuntimeError(f'path.resume_state: {path} is not a BasicSR training state (no "iter" key)')
+    else:
+        return None
+    opt['path']['resume_state'] = path
+    check_resume(opt, state['iter'])
+    return state

@@ -154,6 +154,11 @@ def main(argv=None):
     # every missing / empty input folder of every requested set, in one error
     problems, all_items = [], {}
     for p in plans:
+        done = [lt.lmdb_status(p['lmdb']) == 'complete'] if p['lmdb'] else []
+        done += [lt.folder_status(p['folder']) == 'complete'] if p['folder'] else []
+        if all(done) and not args.overwrite:  # a re-run of a complete build reads no input
+            all_items[p['name']] = []
+            continue
         items, set_problems = collect_items(p['folders'])
         problems += [f'{p["name"]}: {msg}' for msg in set_problems]
         all_items[p['name']] = items

@@ -172,7 +172,8 @@ def main(argv=None):
         jobs = val_jobs(*val) if val is not None else []
         lt.build_paired_lmdbs(*outputs['val'], jobs, *(val_folders if args.png else (None, None)),
                               desc='SIDD val', info={'split': 'val'}, **kwargs)
-    lt.verify_outputs([p for s in args.splits for p in outputs[s]], args, pairs=[outputs[s] for s in args.splits])
+    lt.verify_outputs([p for s in args.splits for p in outputs[s]], args,
+                      pairs=[outputs[s] for s in args.splits])
 
 
 if __name__ == '__main__':

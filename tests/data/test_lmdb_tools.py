@@ -14,6 +14,11 @@ from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from gimsanet_arch.data import lmdb_tools as lt
 
 
+def _text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def _jobs(images):
     """Jobs for ``{key: image}``, one record each."""
     return [lt.Job(key, (lambda k, im: lambda: [(k, im)])(key, img)) for key, img in images.items()]
@@ -64,7 +69,7 @@ def test_tiny_set_builds_with_small_computed_map_size(tmp_path):
     path = str(tmp_path / 'tiny.lmdb')
     assert lt.build_lmdb(path, _jobs({'a': np.zeros((4, 4), np.uint8)}), progress=False) == {path: 'built'}
     assert lt.verify_lmdb(path) == {'path': path, 'records': 1, 'checksums': True}
-    assert open(os.path.join(path, 'meta_info.txt')).read() == 'a.png (4,4,1) 1\n'
+    assert _text(os.path.join(path, 'meta_info.txt')) == 'a.png (4,4,1) 1\n'
     assert os.path.getsize(os.path.join(path, 'data.mdb')) < 2 << 20
     assert not os.path.exists(path + '.partial')
     assert lt.required_map_size(0, 0) < 4 << 20
@@ -92,7 +97,7 @@ def test_workers_do_not_change_the_content_or_order(tmp_path):
     lt.build_lmdb(a, _jobs(images), workers=1, progress=False)
     lt.build_lmdb(b, _jobs(images), workers=4, progress=False)
     for name in ('meta_info.txt', 'checksums.txt'):
-        assert open(os.path.join(a, name)).read() == open(os.path.join(b, name)).read()
+        assert _text(os.path.join(a, name)) == _text(os.path.join(b, name))
     assert _read_all(a) == _read_all(b)
 
 
@@ -103,7 +108,7 @@ def test_values_are_basicsr_png_bytes(tmp_path):
     stored = _read_all(path)
     for key, img in images.items():
         assert stored[key] == cv2.imencode('.png', img, [cv2.IMWRITE_PNG_COMPRESSION, 3])[1].tobytes()
-    assert open(os.path.join(path, 'meta_info.txt')).readline() == 'img000.png (24,20,3) 3\n'
+    assert _text(os.path.join(path, 'meta_info.txt')).splitlines()[0] == 'img000.png (24,20,3) 3'
 
 
 def test_rerun_leaves_a_complete_lmdb_alone(tmp_path):
@@ -133,7 +138,8 @@ def test_changed_parameters_are_not_silently_reused(tmp_path):
 def test_leftover_partial_is_rebuilt(tmp_path):
     path = str(tmp_path / 'x.lmdb')
     os.makedirs(path + '.partial')
-    open(os.path.join(path + '.partial', 'data.mdb'), 'wb').write(b'half written')
+    with open(os.path.join(path + '.partial', 'data.mdb'), 'wb') as f:
+        f.write(b'half written')
     assert lt.lmdb_status(path) == 'partial'
     with pytest.raises(lt.VerificationError, match='interrupted build'):
         lt.verify_lmdb(path)

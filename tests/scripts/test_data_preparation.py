@@ -306,5 +306,6 @@ def test_scripts_have_help_with_download_and_command():
     for name in ('bsd', 'sidd', 'polyu', 'nam'):
         proc = run_script(name, ['--help'])
         assert '--workers' in proc.stdout and '--verify' in proc.stdout
-        doc = open(os.path.join(SCRIPTS, f'{name}.py')).read()
+        with open(os.path.join(SCRIPTS, f'{name}.py')) as f:
+            doc = f.read()
         assert 'http' in doc and f'python scripts/data_preparation/{name}.py' in doc

@@ -1,0 +1,156 @@
+"""Every option file under ``options/`` parses, names registered types, and runs on CPU.
+
+Each file is run through ``basicsr train`` (2 iterations, validation at the end) or ``basicsr test``
+with ``--force_yml`` overrides only: CPU, data pointed at tiny generated folders/LMDBs, tiny network
+widths, batch 2, small patches (progressive schedules shrunk). One train and one test file per
+architecture run by default; the rest are marked ``slow``.
+"""
+import glob
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+from gimsanet_arch.utils.options_check import apply_force_yml, check_options, check_types, load_yaml
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import tiny_data  # noqa: E402
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ALL_OPTIONS = sorted(glob.glob(osp.join(REPO, 'options', '**', '*.yml'), recursive=True))
+
+TINY_NETS = {
+    'Restormer': {'dim': 8, 'num_blocks': '[1,1,1,1]', 'num_refinement_blocks': 1},
+    'NAFNet': {'width': 8, 'enc_blk_nums': '[1,1,1,1]', 'middle_blk_num': 1, 'dec_blk_nums': '[1,1,1,1]'},
+    'NAFNetLocal': {'width': 8, 'enc_blk_nums': '[1,1,1,1]', 'middle_blk_num': 1, 'dec_blk_nums': '[1,1,1,1]',
+                    'train_size': '[1,3,16,16]'},
+    'SwinIR': {'embed_dim': 12, 'depths': '[1]', 'num_heads': '[2]', 'img_size': 16},
+    'RIDNet': {'mid_channels': 8, 'num_block': 1},
+    'GIMSANet': {'num_feat': 8},
+}
+SIZE = 24
+
+
+def _rel(path):
+    return osp.relpath(path, REPO)
+
+
+def _default_run_set():
+    """One train and one test file per architecture folder run by default (first by name)."""
+    chosen, seen = set(), set()
+    for path in ALL_OPTIONS:
+        parts = _rel(path).split(os.sep)  # options/<phase>/<Arch>/<file>
+        key = tuple(parts[1:3])
+        if key not in seen:
+            seen.add(key)
+            chosen.add(path)
+    return chosen
+
+
+DEFAULT_RUNS = _default_run_set()
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('optdata'))
+    return tiny_data.make_all(root, size=SIZE + 8, n_train=2, n_val=1, val_size=SIZE + 1)
+
+
+def _dataset_entries(phase, ds, tiny):
+    lmdb = (ds.get('io_backend') or {}).get('type') == 'lmdb'
+    split = 'train' if phase == 'train' else 'val'
+    out = {}
+    if 'Paired' in str(ds.get('type')):
+        root = tiny[f'sidd_{split}']
+        out['dataroot_gt'] = osp.join(root, 'gt_crops.lmdb' if lmdb else 'gt')
+        out['dataroot_lq'] = osp.join(root, 'input_crops.lmdb' if lmdb else 'input')
+    else:
+        kind = 'gray' if int(ds.get('in_ch', 3)) == 1 else 'color'
+        out['dataroot_gt'] = tiny[f'{kind}_{split}' + ('_lmdb' if lmdb else '')]
+    out.pop('meta_info_file', None)
+    return out
+
+
+def overrides(opt, tiny, phase):
+    """``--force_yml`` entries that make ``opt`` a tiny CPU run (only keys whose parents exist)."""
+    e = ['num_gpu=0', 'logger:use_tb_logger=false'] if 'logger' in opt else ['num_gpu=0']
+    e.append(f'name=tiny_{opt["name"]}')
+    for ds_phase, ds in opt['datasets'].items():
+        for key, value in _dataset_entries(ds_phase, ds, tiny).items():
+            e.append(f'datasets:{ds_phase}:{key}={value}')
+        if 'meta_info_file' in ds:
+            e.append(f'datasets:{ds_phase}:meta_info_file=~')
+        if ds_phase == 'train':
+            e += [f'datasets:train:gt_size={SIZE}', 'datasets:train:batch_size_per_gpu=2',
+                  'datasets:train:num_worker_per_gpu=0', 'datasets:train:persistent_workers=false',
+                  'datasets:train:dataset_enlarge_ratio=1']
+            n = len(ds.get('iters') or [])
+            if ds.get('mini_batch_sizes') and n:
+                e += [f'datasets:train:mini_batch_sizes=[{",".join(["2"] + ["1"] * (n - 1))}]',
+                      f'datasets:train:iters=[{",".join(["1"] * n)}]',
+                      f'datasets:train:gt_sizes=[{",".join(["16"] * (n - 1) + [str(SIZE)])}]']
+    net = opt.get('network_g') or {}
+    for key, value in TINY_NETS.get(net.get('type'), {}).items():
+        e.append(f'network_g:{key}={value}')
+    if phase == 'train':
+        e.append('train:total_iter=2')
+        sched = opt['train'].get('scheduler') or {}
+        if sched.get('type') == 'CosineAnnealingRestartCyclicLR':
+            k = len(sched.get('periods') or [1])
+            e.append(f'train:scheduler:periods=[{",".join(["1"] * k)}]')
+        elif sched.get('type') in ('TrueCosineAnnealingLR', 'CosineAnnealingLR'):
+            e.append('train:scheduler:T_max=2')
+        elif sched.get('type') == 'CosineAnnealingRestartLR':
+            k = len(sched.get('periods') or [1])
+            e.append(f'train:scheduler:periods=[{",".join(["2"] * k)}]')
+        e += ['val:val_freq=1000', 'logger:print_freq=1', 'logger:save_checkpoint_freq=1000']
+    else:
+        e.append('path:pretrain_network_g=~')
+    if 'val' in opt:
+        e.append('val:save_img=false')
+    return e
+
+
+def _phase(path):
+    return 'train' if f'{os.sep}train{os.sep}' in path else 'test'
+
+
+def test_options_exist():
+    names = {_rel(p) for p in ALL_OPTIONS}
+    for arch in ('Restormer', 'NAFNet', 'SwinIR', 'RIDNet'):
+        assert any(n.startswith(f'options/train/{arch}/') for n in names), arch
+        assert any(n.startswith(f'options/test/{arch}/') for n in names), arch
+
+
+@pytest.mark.parametrize('path', ALL_OPTIONS, ids=_rel)
+def test_option_file_parses_and_checks(path, tiny):
+    opt = load_yaml(path)
+    for key in ('name', 'model_type', 'datasets', 'network_g'):
+        assert key in opt, f'{_rel(path)}: {key} missing'
+    check_types(opt)
+    # with the data pointed at the generated sets the whole up-front check passes
+    check_options(path, overrides(opt, tiny, _phase(path)))
+    apply_force_yml(load_yaml(path), overrides(opt, tiny, _phase(path)))
+
+
+def _run_params():
+    return [pytest.param(p, id=_rel(p), marks=() if p in DEFAULT_RUNS else pytest.mark.slow) for p in ALL_OPTIONS]
+
+
+@pytest.mark.parametrize('path', _run_params())
+def test_option_file_runs(path, tiny, tmp_path, basicsr_cli):
+    opt = load_yaml(path)
+    phase = _phase(path)
+    args = [phase, '-opt', path, '--force_yml'] + overrides(opt, tiny, phase)
+    res = basicsr_cli(args, cwd=str(tmp_path), timeout=300)
+    log = res.stdout + res.stderr
+    assert res.returncode == 0, log[-4000:]
+    name = f'tiny_{opt["name"]}'
+    if phase == 'train':
+        assert osp.isfile(tmp_path / 'experiments' / name / 'models' / 'net_g_latest.pth'), log[-3000:]
+        logs = glob.glob(str(tmp_path / 'experiments' / name / 'train_*.log'))
+    else:
+        logs = glob.glob(str(tmp_path / 'results' / name / 'test_*.log'))
+    text = open(logs[0]).read() if logs else log
+    assert '# psnr:' in text, text[-3000:]

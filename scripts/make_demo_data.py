@@ -19,7 +19,7 @@ import sys
 import cv2
 import numpy as np
 
-TRAIN_PHOTOS = ('astronaut', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'motorcycle_left',
+TRAIN_PHOTOS = ('astronaut', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'stereo_motorcycle',
                 'retina')
 VAL_PHOTOS = ('chelsea', )
 
@@ -27,7 +27,7 @@ VAL_PHOTOS = ('chelsea', )
 def load_photo(name, max_side):
     from skimage import data
     img = getattr(data, name)()
-    if isinstance(img, tuple):  # some loaders return (image, extra)
+    if isinstance(img, tuple):  # stereo_motorcycle returns (left, right, disparity)
         img = img[0]
     img = np.asarray(img)
     if img.ndim == 3 and img.shape[2] == 4:
@@ -62,12 +62,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import gimsanet_arch  # noqa: F401  (makes basicsr importable)
-    from gimsanet_arch.data.lmdb_tools import build_lmdb_from_folder
+    from gimsanet_arch.data import lmdb_tools
 
     train = write_split(TRAIN_PHOTOS, osp.join(args.out, 'train'), osp.join(args.out, 'train_gray'), args.max_side)
     val = write_split(VAL_PHOTOS, osp.join(args.out, 'val'), osp.join(args.out, 'val_gray'), args.max_side)
     if not args.no_lmdb:
-        build_lmdb_from_folder(osp.join(args.out, 'train'), osp.join(args.out, 'train.lmdb'))
+        paths = lmdb_tools.list_images(osp.join(args.out, 'train'))
+        jobs = lmdb_tools.single_image_jobs([(osp.splitext(osp.basename(p))[0], p) for p in paths])
+        lmdb_tools.build_lmdb(osp.join(args.out, 'train.lmdb'), jobs)  # no-op when already complete
     print(f'demo data: {len(train)} train photos, {len(val)} val photo(s) under {args.out}')
     return 0
 

@@ -93,43 +93,52 @@ def data_root(tmp_path):
     return tmp_path
 
 
+def newest_state(states):
+    return max(int(n[:-6]) for n in os.listdir(states) if n.endswith('.state') and n[:-6].isdigit())
+
+
 def test_sigkill_mid_run_and_mid_save_then_auto_resume_equals_uninterrupted(data_root):
+    """4 batches per epoch, a save every 2 iterations, validation every 3 (validation must not shift
+    the training RNG either). Kill 1 lands right after the iteration-6 save (mid-epoch 1), kill 2
+    between writing the next state and renaming it; a truncated newer state (what a plain
+    ``torch.save`` leaves) is planted too."""
     root = str(data_root)
     ref_opt, crash_opt = write_opt(root, 'ref'), write_opt(root, 'crash')
     ref = start(ref_opt, root)  # the uninterrupted run, in parallel with the crashing one
     exp = osp.join(root, 'experiments', 'crash')
     states, models = osp.join(exp, 'training_states'), osp.join(exp, 'models')
-    slow_saves = {'GIMSANET_SAVE_DELAY_S': '1.5'}
 
-    # 1) mid-run: kill as soon as the iteration-4 state is complete (training goes on meanwhile)
-    proc = start(crash_opt, root, env=slow_saves)
-    wait_for(lambda: osp.exists(osp.join(states, '4.state')), proc)
+    # 1) mid-run: kill as soon as the iteration-6 state is complete (training goes on meanwhile)
+    proc = start(crash_opt, root, env={'GIMSANET_SAVE_DELAY_S': '0.3'})
+    wait_for(lambda: osp.exists(osp.join(states, '6.state')), proc)
     kill(proc)
+    resumed = newest_state(states)  # 6, or 8 if the kill came late
+    epoch = (resumed - 1) // 4
 
-    # 2) resume, then kill mid-save: net_g_6.pth written, 6.state only as a temp file
-    proc = start(crash_opt, root, '--auto_resume', env=slow_saves)
-    wait_for(lambda: any(n.startswith('.6.state.') for n in os.listdir(states)), proc)
+    # 2) resume, then kill mid-save: the next net_g file written, its .state only a temp file
+    nxt = resumed + 2
+    proc = start(crash_opt, root, '--auto_resume', env={'GIMSANET_SAVE_DELAY_S': '2'})
+    wait_for(lambda: any(n.startswith(f'.{nxt}.state.') for n in os.listdir(states)), proc)
     kill(proc)
-    assert not osp.exists(osp.join(states, '6.state'))
-    assert osp.exists(osp.join(models, 'net_g_6.pth'))
+    assert not osp.exists(osp.join(states, f'{nxt}.state'))
+    assert osp.exists(osp.join(models, f'net_g_{nxt}.pth'))
     assert [n for n in os.listdir(states) if n.endswith('.tmp')], 'the kill should leave a temp file'
     # what a plain (non-atomic) torch.save killed mid-write leaves: a truncated newer state
-    with open(osp.join(states, '4.state'), 'rb') as f:
+    with open(osp.join(states, f'{resumed}.state'), 'rb') as f:
         blob = f.read()
-    with open(osp.join(states, '8.state'), 'wb') as f:
+    with open(osp.join(states, f'{nxt + 2}.state'), 'wb') as f:
         f.write(blob[:len(blob) // 2])
 
-    # 3) resume again: must skip the truncated 8.state and the temp file, resume from 4 and finish
-    proc = start(crash_opt, root, '--auto_resume')
-    out = finish(proc)
-    assert 'skipping training state' in out and '8.state' in out
-    assert 'Resuming training from epoch: 0, iter: 4' in out
-    assert 'skipping 4 already-trained batch' in out  # iter 4 ends epoch 0 (4 batches per epoch)
+    # 3) resume again: skips the truncated state and the temp file, resumes mid-epoch, finishes
+    out = finish(start(crash_opt, root, '--auto_resume'))
+    assert f'skipping training state {osp.join(states, f"{nxt + 2}.state")}' in out
+    assert f'Resuming training from epoch: {epoch}, iter: {resumed}' in out
+    assert f'skipping {resumed - 4 * epoch} already-trained batch(es); RNG states restored' in out
     assert not [n for n in os.listdir(states) + os.listdir(models) if n.endswith('.tmp')]
     finish(ref)
 
     ref_exp = osp.join(root, 'experiments', 'ref')
-    for name in ('net_g_latest.pth', 'net_g_10.pth', 'net_g_6.pth'):
+    for name in ('net_g_latest.pth', 'net_g_10.pth', f'net_g_{nxt}.pth'):
         a, b = load(osp.join(ref_exp, 'models', name)), load(osp.join(models, name))
         assert_same_tensors(a['params'], b['params'], f'{name} params')
         assert_same_tensors(a['params_ema'], b['params_ema'], f'{name} params_ema')
@@ -138,26 +147,6 @@ def test_sigkill_mid_run_and_mid_save_then_auto_resume_equals_uninterrupted(data
     assert a['schedulers'] == b['schedulers']
     for sa, sb in zip(a['optimizers'][0]['state'].values(), b['optimizers'][0]['state'].values()):
         assert_same_tensors(sa, sb, 'optimizer state')
-
-
-def test_resume_mid_epoch_skips_consumed_batches(data_root):
-    """Resume from a state in the middle of an epoch (iter 6 of 4-batch epochs): the remaining
-    batches of epoch 1 are the uninterrupted run's, not the epoch's first ones again."""
-    root = str(data_root)
-    ref = start(write_opt(root, 'ref'), root)
-    opt = write_opt(root, 'mid')
-    proc = start(opt, root, '--force_yml', 'train:total_iter=6')
-    finish(proc)
-    exp = osp.join(root, 'experiments', 'mid')
-    proc = start(opt, root, '--auto_resume')
-    out = finish(proc)
-    assert 'Resuming training from epoch: 1, iter: 6' in out
-    assert 'skipping 2 already-trained batch' in out
-    finish(ref)
-    a = load(osp.join(root, 'experiments', 'ref', 'models', 'net_g_10.pth'))
-    b = load(osp.join(exp, 'models', 'net_g_10.pth'))
-    assert_same_tensors(a['params'], b['params'], 'params')
-    assert_same_tensors(a['params_ema'], b['params_ema'], 'params_ema')
 
 
 def _fake_run(tmp_path, iters):

@@ -37,6 +37,8 @@ import types
 import warnings
 
 APPLIED = {}
+# What the post-import shims replaced, so tests can show each one is needed.
+ORIGINALS = {}
 
 
 def _module_exists(name):
@@ -137,6 +139,7 @@ def shim_train_resume():
     from gimsanet_arch.utils.resume import load_resume_state
     if basicsr_train.load_resume_state is load_resume_state:
         return False
+    ORIGINALS['load_resume_state'] = basicsr_train.load_resume_state
     basicsr_train.load_resume_state = load_resume_state
     return True
 
@@ -148,6 +151,7 @@ def shim_dist():
     from gimsanet_arch.utils.dist import init_dist
     if options.init_dist is init_dist:
         return False
+    ORIGINALS['init_dist'] = options.init_dist
     dist_util.init_dist = init_dist
     options.init_dist = init_dist
     return True
@@ -159,6 +163,7 @@ def shim_model_to_device():
     from gimsanet_arch.utils.dist import model_to_device
     if BaseModel.model_to_device is model_to_device:
         return False
+    ORIGINALS['model_to_device'] = BaseModel.model_to_device
     BaseModel.model_to_device = model_to_device
     return True
 

@@ -122,8 +122,9 @@ def convert_keras_weights(weights, in_channels=3):
         # Keras kernel (kh, kw, cin, cout) -> torch (cout, cin, kh, kw)
         state[target] = tensor.permute(3, 2, 0, 1).contiguous() if role == 'weight' else tensor
     if len(weights) > len(expected):
+        extra = weights[len(expected)][0]
         raise KerasWeightsMismatchError(
-            f'the file has {len(weights)} weights, expected {len(expected)}; first extra: "{weights[len(expected)][0]}"')
+            f'the file has {len(weights)} weights, expected {len(expected)}; first extra: "{extra}"')
     return state
 
 

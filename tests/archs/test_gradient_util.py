@@ -102,7 +102,7 @@ def test_official_is_invariant_to_rgb_bgr():
 
 
 def test_official_on_noise_matches_spec_statistics():
-    """Unit-variance i.i.d. noise: Gh and Gv each have std 6 (sqrt(4 * 3 * 2 + ...)); |g| mean ~7.5."""
+    """Unit-variance i.i.d. noise: Gh and Gv each have std 6 (sum of squared weights 2*6*3 = 36); mean |g| ~7.5."""
     torch.manual_seed(0)
     g = interior(gradient_map(torch.randn(1, 3, 200, 200), 'official'))
     assert g.mean().item() == pytest.approx(7.5, rel=0.03)
@@ -135,7 +135,7 @@ def test_sobel_luma():
     g = interior(gradient_map(step, 'sobel_luma'))[0, 0]
     assert_all(g[:, 3:5], 2.0)
     step = torch.zeros(1, 3, H, W)
-    step[:, :, :, 5:] = 1.0  # unit luma step: 4 (against 12 officially for a step in ch2 alone... see spec)
+    step[:, :, :, 5:] = 1.0  # unit gray step: plain Sobel 4
     assert_all(interior(gradient_map(step, 'sobel_luma'))[0, 0, :, 3:5], 4.0)
 
 

@@ -82,23 +82,31 @@ def read_file_bytes(path):
 
 
 class LmdbReader:
-    """Read-only access to a BasicSR LMDB, opened lazily (once per DataLoader worker)."""
+    """Read-only access to a BasicSR LMDB, opened lazily (once per DataLoader worker).
+
+    lmdb refuses to open one environment twice in a process, and a run often reads one LMDB from
+    several datasets (``val_1``..``val_3`` at different sigmas), so environments are shared per
+    process and path.
+    """
+    _envs = {}
 
     def __init__(self, path):
         if not osp.isfile(osp.join(path, 'data.mdb')):
             raise ImageReadError(f'LMDB not found: {path} (no data.mdb)')
         self.path = path
-        self._env = None
+
+    def _env(self):
+        key = (os.getpid(), osp.realpath(self.path))  # environments must not cross a fork
+        env = LmdbReader._envs.get(key)
+        if env is None:
+            import lmdb
+            env = lmdb.open(self.path, readonly=True, lock=False, readahead=False, meminit=False)
+            LmdbReader._envs[key] = env
+        return env
 
     def get(self, key):
-        if self._env is None:
-            import lmdb
-            self._env = lmdb.open(self.path, readonly=True, lock=False, readahead=False, meminit=False)
-        with self._env.begin(write=False) as txn:
+        with self._env().begin(write=False) as txn:
             value = txn.get(key.encode('ascii'))
         if value is None:
             raise ImageReadError(f'key "{key}" not found in LMDB {self.path} (check meta_info.txt)')
         return bytes(value)
-
-    def __getstate__(self):  # environments cannot cross process boundaries
-        return {'path': self.path, '_env': None}

@@ -1,0 +1,153 @@
+"""GaussianNoiseDataset: reading, noise protocol (docs/evaluation.md), augmentation and errors."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from gimsanet_arch.data.gaussian_noise_dataset import GaussianNoiseDataset, add_test_noise
+from gimsanet_arch.data.image_io import ImageReadError
+
+
+@pytest.fixture
+def folders(tmp_path):
+    rng = np.random.default_rng(0)
+    color, gray = tmp_path / 'color', tmp_path / 'gray'
+    color.mkdir()
+    gray.mkdir()
+    imgs = {}
+    for name, (h, w) in (('a', (20, 26)), ('b', (24, 24))):
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        cv2.imwrite(str(color / f'{name}.png'), img)
+        cv2.imwrite(str(gray / f'{name}.png'), img[:, :, 0])
+        imgs[name] = img
+    return tmp_path, imgs
+
+
+def _val(root, **kw):
+    return GaussianNoiseDataset(dict({'name': 'v', 'phase': 'val', 'dataroot_gt': str(root), 'sigma_test': 25,
+                                      'in_ch': 3}, **kw))
+
+
+def test_validation_noise_matches_the_published_protocol(folders):
+    root, imgs = folders
+    sample = _val(root / 'color')[0]
+    rgb = imgs['a'][:, :, ::-1].astype(np.float32) / 255.
+    np.random.seed(0)  # the protocol: reset numpy's global generator per image, then draw
+    expected = (rgb + np.random.normal(0, 25 / 255., rgb.shape)).astype(np.float32)
+    got = sample['lq'].numpy().transpose(1, 2, 0)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_allclose(sample['gt'].numpy().transpose(1, 2, 0), rgb)
+    assert float(sample['sigma']) == 25 and sample['lq_path'].endswith('a.png')
+    # reproducible: the same image gives the same noise every time, whatever came before
+    np.random.seed(123)
+    assert torch.equal(_val(root / 'color')[0]['lq'], sample['lq'])
+    assert got.max() > 1 or got.min() < 0  # not clipped
+
+
+def test_bgr_noise_layout_is_the_channel_flip(folders):
+    root, _ = folders
+    rgb_noise = _val(root / 'color')[0]
+    bgr_noise = _val(root / 'color', noise_channel_order='bgr')[0]
+    n_rgb = (rgb_noise['lq'] - rgb_noise['gt']).numpy()
+    n_bgr = (bgr_noise['lq'] - bgr_noise['gt']).numpy()
+    np.testing.assert_allclose(n_bgr, n_rgb[::-1], atol=1e-6)
+
+
+def test_gray_reads_single_channel_and_converts_colour(folders):
+    root, imgs = folders
+    gray = _val(root / 'gray', in_ch=1)[0]
+    assert gray['gt'].shape == (1, 20, 26)
+    np.testing.assert_allclose(gray['gt'][0].numpy(), imgs['a'][:, :, 0] / 255., atol=1e-6)
+    np.random.seed(0)
+    expected = imgs['a'][:, :, 0:1] / 255. + np.random.normal(0, 25 / 255., (20, 26, 1))
+    np.testing.assert_allclose(gray['lq'][0].numpy(), expected[:, :, 0], atol=1e-6)
+    converted = _val(root / 'color', in_ch=1)[0]
+    assert converted['gt'].shape == (1, 20, 26)
+
+
+def test_gray_file_for_colour_dataset_is_a_clear_error(folders):
+    root, _ = folders
+    with pytest.raises(ImageReadError, match=r'1 channel.*in_ch is 3.*a\.png'):
+        _val(root / 'gray')[0]
+
+
+def test_lmdb_backend_gives_the_same_samples(folders, tmp_path):
+    from tiny_data import write_lmdb_from_folder
+    root, _ = folders
+    lmdb_path = write_lmdb_from_folder(str(root / 'color'), str(tmp_path / 'c.lmdb'))
+    from_lmdb = _val(lmdb_path, io_backend={'type': 'lmdb'})
+    from_disk = _val(root / 'color')
+    assert len(from_lmdb) == len(from_disk) == 2
+    for i in range(2):
+        assert torch.equal(from_lmdb[i]['lq'], from_disk[i]['lq'])
+        assert torch.equal(from_lmdb[i]['gt'], from_disk[i]['gt'])
+
+
+def test_missing_lmdb_key_is_named(folders, tmp_path):
+    from tiny_data import write_lmdb_from_folder
+    root, _ = folders
+    lmdb_path = write_lmdb_from_folder(str(root / 'color'), str(tmp_path / 'c.lmdb'))
+    meta = tmp_path / 'meta.txt'
+    meta.write_text('a.png (20,26,3) 1\nzzz.png (24,24,3) 1\n')
+    ds = _val(lmdb_path, io_backend={'type': 'lmdb'}, meta_info_file=str(meta))
+    with pytest.raises(ImageReadError, match='key "zzz" not found'):
+        ds[1]
+
+
+def test_training_crops_sigma_types_and_augment(folders):
+    root, _ = folders
+    opt = {'name': 't', 'phase': 'train', 'dataroot_gt': str(root / 'color'), 'in_ch': 3, 'gt_size': 16,
+           'use_hflip': True, 'use_rot': True}
+    np.random.seed(1)
+    random_ds = GaussianNoiseDataset(dict(opt, sigma_type='random', sigma_range=[10, 20]))
+    sigmas = [float(random_ds[i % 2]['sigma']) for i in range(20)]
+    assert all(10 <= s <= 20 for s in sigmas) and len(set(sigmas)) > 10
+    ints = GaussianNoiseDataset(dict(opt, sigma_type='random', sigma_range=[1, 3], sigma_integer=True))
+    assert {float(ints[0]['sigma']) for _ in range(40)} == {1., 2., 3.}
+    choice = GaussianNoiseDataset(dict(opt, sigma_type='choice', sigma_range=[15, 25, 50]))
+    assert {float(choice[0]['sigma']) for _ in range(60)} == {15., 25., 50.}
+    const = GaussianNoiseDataset(dict(opt, sigma_type='constant', sigma_range=30))
+    sample = const[1]
+    assert sample['lq'].shape == sample['gt'].shape == (3, 16, 16) and float(sample['sigma']) == 30
+    noise = (sample['lq'] - sample['gt']).numpy()
+    assert 0.7 * 30 / 255 < noise.std() < 1.3 * 30 / 255
+    clipped = GaussianNoiseDataset(dict(opt, sigma_type='constant', sigma_range=80, clip_noisy=True))[0]['lq']
+    assert clipped.min() >= 0 and clipped.max() <= 1
+
+
+def test_image_smaller_than_gt_size(folders):
+    root, _ = folders
+    opt = {'name': 't', 'phase': 'train', 'dataroot_gt': str(root / 'color'), 'in_ch': 3, 'gt_size': 25,
+           'sigma_type': 'constant', 'sigma_range': 10}
+    with pytest.raises(ImageReadError, match=r'a\.png is 20x26, smaller than gt_size 25'):
+        GaussianNoiseDataset(opt)[0]
+    padded = GaussianNoiseDataset(dict(opt, pad_small=True))[0]
+    assert padded['gt'].shape == (3, 25, 25)
+
+
+def test_corrupt_and_empty_inputs(tmp_path):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(ImageReadError, match='no images'):
+        _val(empty)
+    bad = tmp_path / 'bad'
+    bad.mkdir()
+    (bad / 'x.png').write_bytes(b'\x89PNG not really')
+    with pytest.raises(ImageReadError, match=r'corrupt or unreadable image: .*x\.png'):
+        _val(bad)[0]
+
+
+def test_add_test_noise_helper():
+    img = np.zeros((4, 5, 3), np.float32)
+    np.random.seed(0)
+    expected = np.random.normal(0, 15 / 255., (4, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(add_test_noise(img, 15), expected)
+
+
+def test_one_lmdb_shared_by_several_datasets(folders, tmp_path):
+    from tiny_data import write_lmdb_from_folder
+    root, _ = folders
+    lmdb_path = write_lmdb_from_folder(str(root / 'color'), str(tmp_path / 'shared.lmdb'))
+    sets = [_val(lmdb_path, io_backend={'type': 'lmdb'}, sigma_test=s) for s in (15, 25, 50)]
+    stds = [float((d[0]['lq'] - d[0]['gt']).std()) * 255 for d in sets]
+    assert stds[0] < stds[1] < stds[2]

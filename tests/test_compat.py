@@ -1,0 +1,126 @@
+"""Each compatibility shim is either needed on this stack (the unpatched code fails) or skipped."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import gimsanet_arch.compat as compat
+
+
+def _python(code, **env):
+    full_env = dict(os.environ, **env)
+    return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=full_env, timeout=300)
+
+
+def test_import_registers_plugin_classes():
+    from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
+    for registry, names in ((ARCH_REGISTRY, ('GIMSANet', 'Restormer', 'NAFNet', 'NAFNetLocal')),
+                            (DATASET_REGISTRY, ('GaussianNoiseDataset', )),
+                            (LOSS_REGISTRY, ('GradientLoss', 'PSNRLoss')),
+                            (MODEL_REGISTRY, ('DenoiseModel', ))):
+        for name in names:
+            assert name in registry, f'{name} not registered'
+
+
+def test_functional_tensor_shim_needed_or_skipped():
+    if not compat.APPLIED['shim_functional_tensor']:
+        pytest.skip('this torchvision still ships transforms.functional_tensor')
+    without = _python('import basicsr', GIMSANET_NO_COMPAT='1')
+    assert without.returncode != 0 and 'functional_tensor' in without.stderr
+    from torchvision.transforms.functional_tensor import rgb_to_grayscale
+    img = torch.rand(3, 4, 4)
+    assert torch.allclose(rgb_to_grayscale(img), 0.2989 * img[0:1] + 0.587 * img[1:2] + 0.114 * img[2:3], atol=1e-4)
+
+
+def test_import_is_clean_under_warnings_as_errors():
+    result = _python('import gimsanet_arch', PYTHONWARNINGS='error')
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_distutils_shim_skipped_when_distutils_exists():
+    import importlib.util
+    if importlib.util.find_spec('distutils') is not None and not compat.APPLIED['shim_distutils']:
+        assert compat.shim_distutils() is False
+    # the stand-in itself compares versions like LooseVersion
+    _, version = compat._loose_version_module()
+    lv = version.LooseVersion
+    assert lv('0.29.1') >= lv('0.9.0') and lv('1.10') > lv('1.9') and lv('2.0') == lv('2.0')
+
+
+def test_jpeg_quality_shim():
+    from basicsr.data import degradations
+    original = degradations.add_jpg_compression.__wrapped__
+    img = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
+    try:
+        original(img, 80.0)
+        needed = False
+    except Exception:  # OpenCV 5 rejects a float JPEG quality
+        needed = True
+    if not needed:
+        pytest.skip('this OpenCV accepts float JPEG quality')
+    out = degradations.add_jpg_compression(img, 80.0)
+    assert out.shape == img.shape and out.dtype == np.float32
+
+
+def test_local_rank_dash_accepted():
+    assert compat.normalize_local_rank_argv(['-opt', 'x', '--local-rank=1']) == ['-opt', 'x', '--local_rank=1']
+    assert compat.normalize_local_rank_argv(['--local-rank', '2']) == ['--local_rank', '2']
+    import basicsr.utils.options as options
+    original = options.parse_options.__wrapped__
+    argv = sys.argv
+    sys.argv = ['prog', '-opt', 'missing.yml', '--local-rank=0']
+    try:
+        with pytest.raises(SystemExit):  # argparse rejects --local-rank in basicsr 1.4.2
+            original('.', True)
+    finally:
+        sys.argv = argv
+
+
+def test_resume_shim_needed_on_cpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip('the original resume works where CUDA exists')
+    state_dir = tmp_path / 'experiments' / 'run' / 'training_states'
+    state_dir.mkdir(parents=True)
+    torch.save({'iter': 3, 'epoch': 0, 'optimizers': [], 'schedulers': []}, state_dir / '3.state')
+    opt = {'name': 'run', 'auto_resume': False, 'num_gpu': 0,
+           'path': {'resume_state': str(state_dir / '3.state'), 'training_states': str(state_dir)}}
+    with pytest.raises((RuntimeError, AssertionError)):
+        compat.ORIGINALS['load_resume_state'](dict(opt, path=dict(opt['path'])))
+    import basicsr.train
+    state = basicsr.train.load_resume_state(opt)
+    assert state['iter'] == 3
+
+
+def test_dist_shims_needed_on_cpu():
+    if torch.cuda.is_available():
+        pytest.skip('CUDA machine')
+    env = dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1', MASTER_PORT='29555')
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        with pytest.raises((ZeroDivisionError, RuntimeError, AssertionError)):
+            compat.ORIGINALS['init_dist']('pytorch')  # NCCL + rank % device_count() == 0
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def test_atomic_save_keeps_previous_file(tmp_path, monkeypatch):
+    import basicsr.models.base_model as base_model
+    path = tmp_path / 'net.pth'
+    base_model.torch.save({'a': torch.ones(2)}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError('boom during save')
+
+    with pytest.raises(RuntimeError, match='boom'):
+        base_model.torch.save({'a': torch.zeros(2), 'b': Unpicklable()}, path)
+    assert torch.equal(torch.load(path)['a'], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ['net.pth']  # no temp file left behind

@@ -1,0 +1,142 @@
+"""DenoiseModel behaviour: loss sums, accumulation, schedules, bf16, non-finite steps, validation
+padding and tiling."""
+import copy
+import math
+
+import pytest
+import torch
+
+from basicsr.models import build_model
+from gimsanet_arch.models.denoise_model import pad_to_multiple, tiled_forward
+from gimsanet_arch.models.lr_scheduler import CosineAnnealingRestartCyclicLR
+
+
+def make_model(**train_overrides):
+    train = {
+        'optim_g': {'type': 'Adam', 'lr': 1e-3},
+        'scheduler': {'type': 'MultiStepLR', 'milestones': [1000], 'gamma': 0.5},
+        'total_iter': 10,
+        'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0},
+    }
+    train.update(train_overrides)
+    opt = {
+        'name': 'unit', 'model_type': 'DenoiseModel', 'is_train': True, 'dist': False, 'num_gpu': 0, 'rank': 0,
+        'network_g': {'type': 'GIMSANet', 'in_channels': 1, 'num_feat': 4, 'msab_kernels': [2, 3]},
+        'path': {'pretrain_network_g': None, 'models': '/nonexistent', 'training_states': '/nonexistent'},
+        'datasets': {'train': {}}, 'train': train, 'val': {'metrics': {}},
+    }
+    torch.manual_seed(0)
+    return build_model(opt)
+
+
+def _batch(n=4, size=12):
+    g = torch.Generator().manual_seed(1)
+    gt = torch.rand(n, 1, size, size, generator=g)
+    return {'lq': gt + 0.1 * torch.randn(n, 1, size, size, generator=g), 'gt': gt}
+
+
+def _grads(model):
+    return [p.grad.clone() for p in model.net_g.parameters()]
+
+
+def test_losses_are_summed_and_logged_by_name():
+    model = make_model(grad_opt={'type': 'GradientLoss', 'loss_weight': 0.5})
+    model.feed_data(_batch())
+    model.optimize_parameters(1)
+    log = model.get_current_log()
+    assert set(log) == {'l_pix', 'l_grad'} and log['l_grad'] > 0
+
+
+def test_gradient_accumulation_equals_the_full_batch_gradient():
+    full, accum = make_model(), make_model(accum_steps=2)
+    accum.net_g.load_state_dict(full.net_g.state_dict())
+    for model in (full, accum):
+        model.optimizer_g.step = lambda: None  # compare gradients, not updated weights
+        model.feed_data(_batch())
+        model.optimize_parameters(1)
+    for a, b in zip(_grads(full), _grads(accum)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert full.get_current_log()['l_pix'] == pytest.approx(accum.get_current_log()['l_pix'], rel=1e-5)
+
+
+def test_grad_clip_and_optimizer_by_torch_name():
+    model = make_model(use_grad_clip=True, optim_g={'type': 'AdamW', 'lr': 1e-3, 'weight_decay': 1e-4})
+    assert isinstance(model.optimizer_g, torch.optim.AdamW) and model.grad_clip_norm == 0.01
+    model.optimizer_g.step = lambda: None
+    model.feed_data(_batch())
+    model.optimize_parameters(1)
+    norm = torch.norm(torch.stack([g.norm() for g in _grads(model)]))
+    assert norm <= 0.01 + 1e-6
+    with pytest.raises(ValueError, match='unknown optimizer "Adamm"'):
+        make_model(optim_g={'type': 'Adamm', 'lr': 1e-3})
+
+
+def test_bf16_autocast_trains_with_fp32_weights():
+    model = make_model(bf16=True)
+    model.feed_data(_batch())
+    model.optimize_parameters(1)
+    assert model.use_bf16 and all(p.dtype == torch.float32 for p in model.net_g.parameters())
+    assert math.isfinite(model.get_current_log()['l_pix'])
+
+
+def test_non_finite_loss_skips_then_stops():
+    model = make_model(max_nonfinite_steps=2)
+    before = copy.deepcopy(model.net_g.state_dict())
+    bad = _batch()
+    bad['gt'][0, 0, 0, 0] = float('nan')
+    model.feed_data(bad)
+    model.optimize_parameters(1)  # skipped with a warning
+    for k, v in model.net_g.state_dict().items():
+        assert torch.equal(v, before[k])
+    model.feed_data(_batch())
+    model.optimize_parameters(2)  # a finite step resets the count
+    model.feed_data(bad)
+    model.optimize_parameters(3)
+    model.feed_data(bad)
+    with pytest.raises(FloatingPointError, match='2 non-finite losses in a row'):
+        model.optimize_parameters(4)
+
+
+def test_restormer_cyclic_schedule():
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=3e-4)
+    sched = CosineAnnealingRestartCyclicLR(optimizer, periods=[10, 20], restart_weights=[1, 1], eta_mins=[3e-4, 1e-6])
+    lrs = []
+    for _ in range(30):
+        lrs.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()
+        sched.step()
+    assert all(lr == pytest.approx(3e-4) for lr in lrs[:11])  # flat for the first period
+    assert lrs[20] == pytest.approx(1e-6 + 0.5 * (3e-4 - 1e-6))  # half-way down the cosine
+    assert lrs[-1] < lrs[20] and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+def test_nafnet_true_cosine_schedule_from_options():
+    model = make_model(scheduler={'type': 'TrueCosineAnnealingLR', 'T_max': 4, 'eta_min': 1e-7})
+    lrs = []
+    for it in range(1, 6):
+        model.update_learning_rate(it)
+        lrs.append(model.get_current_learning_rate()[0])
+    assert lrs[0] == pytest.approx(1e-3) and lrs[4] == pytest.approx(1e-7)
+
+
+def test_padding_and_tiles():
+    img = torch.rand(1, 1, 13, 18)
+    padded = pad_to_multiple(img, 8)
+    assert padded.shape[-2:] == (16, 24) and torch.equal(padded[..., :13, :18], img)
+    pointwise = torch.nn.Conv2d(1, 1, 1)  # no spatial context: tiles must reproduce the full result
+    with torch.no_grad():
+        full = pointwise(img)
+        tiled = tiled_forward(pointwise, img, tile=8, overlap=3, multiple=4)
+    torch.testing.assert_close(tiled, full)
+
+
+def test_tiled_validation_is_close_to_full_for_a_real_network():
+    model = make_model()
+    net = model.net_g.eval()
+    img = torch.rand(1, 1, 40, 36)
+    with torch.no_grad():
+        full = net(img)
+        tiled = tiled_forward(net, img, tile=24, overlap=12)
+    assert tiled.shape == full.shape
+    assert (tiled - full).abs().mean() < 0.1 * (full - img).abs().mean() + 1e-3

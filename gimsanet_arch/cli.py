@@ -50,28 +50,40 @@ def run(phase, argv, prog='basicsr'):
         print(USAGE)
         return 0
     import gimsanet_arch  # noqa: F401  (shims + registration)
-    from gimsanet_arch.utils.options_check import OptionError, check_options
-
-    try:
-        check_options(_peek(rest, '-opt'), _peek(rest, '--force_yml', nargs='+'))
-    except OptionError as err:
-        print(f'{prog} {phase}: error: {err}', file=sys.stderr)
-        return 2
+    from gimsanet_arch.utils.options_check import check_run, known_errors, one_line
+    from gimsanet_arch.utils.resume import ExperimentGuard
 
     root = osp.abspath(root or os.getcwd())
-    os.makedirs(root, exist_ok=True)
-    sys.argv = [f'{prog} {phase}'] + rest
-    if phase == 'train':
-        from basicsr.train import train_pipeline
-        train_pipeline(root)
-    else:
-        from basicsr.test import test_pipeline
-        test_pipeline(root)
+    guard = None
+    try:
+        resuming = '--auto_resume' in rest
+        opt = check_run(_peek(rest, '-opt'), _peek(rest, '--force_yml', nargs='+'), resuming=resuming)
+        os.makedirs(root, exist_ok=True)
+        sys.argv = [f'{prog} {phase}'] + rest
+        if phase == 'train':
+            from basicsr.train import train_pipeline
+            name = opt['name'] if '--debug' not in rest or opt['name'].startswith('debug') else 'debug_' + opt['name']
+            guard = ExperimentGuard(root, name)
+            train_pipeline(root)
+        else:
+            from basicsr.test import test_pipeline
+            test_pipeline(root)
+    except known_errors() as err:
+        if guard is not None:
+            guard.rollback()  # a fresh run that saved nothing leaves nothing behind
+        from basicsr.utils.dist_util import get_dist_info
+        rank, world_size = get_dist_info()
+        where = f' [rank {rank}]' if world_size > 1 else ''
+        print(f'{prog} {phase}: error{where}: {one_line(err)}', file=sys.stderr, flush=True)
+        return 2
     return 0
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    while argv and argv[0].startswith(('--local-rank', '--local_rank')):  # torch.distributed.launch puts it first
+        n = 1 if '=' in argv[0] else 2
+        argv = argv[n:] + argv[:n]
     if not argv or argv[0] not in ('train', 'test'):
         print(USAGE, file=sys.stderr if argv and argv[0] not in ('-h', '--help') else sys.stdout)
         return 0 if argv and argv[0] in ('-h', '--help') else 2

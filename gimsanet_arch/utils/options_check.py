@@ -112,3 +112,245 @@ def check_options(path, force_yml=None):
     check_data_paths(opt)
     check_pretrain_paths(opt)
     return opt
+
+
+# ----------------------------------------------------------------------------- unknown option keys
+# Keys BasicSR itself reads in the sections checked below (basicsr 1.4.2: train.py, data/__init__.py,
+# models/base_model.py, models/sr_model.py, utils/options.py).
+BASICSR_DATASET_KEYS = {
+    'name', 'type', 'phase', 'scale', 'dataroot_gt', 'dataroot_lq', 'meta_info_file', 'io_backend', 'filename_tmpl',
+    'num_worker_per_gpu', 'batch_size_per_gpu', 'dataset_enlarge_ratio', 'prefetch_mode', 'pin_memory',
+    'persistent_workers', 'use_shuffle', 'num_prefetch_queue', 'gt_size', 'use_hflip', 'use_rot', 'color',
+}
+# keys of datasets.train that the plugin's models read (progressive training, Restormer)
+MODEL_DATASET_KEYS = {'mini_batch_sizes', 'iters', 'gt_sizes'}
+BASICSR_TRAIN_KEYS = {'ema_decay', 'optim_g', 'scheduler', 'total_iter', 'warmup_iter'}
+BASICSR_VAL_KEYS = {'val_freq', 'save_img', 'suffix', 'metrics', 'pbar', 'rgb2bgr', 'use_image',
+                    'max_minibatch'}  # the last three: Restormer/NAFNet option files
+
+
+def _used_keys(cls, names):
+    """Option keys the plugin's source of ``cls`` (and of its plugin base classes) reads as
+    ``<name>.get('key')`` / ``<name>['key']``, plus any ``OPTION_KEYS`` a class declares."""
+    import inspect
+    import re
+    pattern = r"""\b(\w+)(?:\[\s*['"]\w+['"]\s*\])*(?:\.get\(|\[)\s*['"](\w+)['"]"""
+    keys = set()
+    for klass in cls.__mro__:
+        if not _is_plugin(klass):
+            continue
+        keys |= set(getattr(klass, 'OPTION_KEYS', ()))
+        try:
+            source = inspect.getsource(inspect.getmodule(klass))
+        except (OSError, TypeError):
+            continue
+        keys |= {key for var, key in re.findall(pattern, source) if var in names}
+    return keys
+
+
+def _is_plugin(cls):
+    return getattr(cls, '__module__', '').startswith('gimsanet_arch.')
+
+
+def _unknown_key_error(section, key, known):
+    import difflib
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    hint = f' Did you mean "{close[0]}"?' if close else ''
+    return OptionError(f'{section}: unknown option "{key}" (BasicSR would silently ignore it).{hint} '
+                       f'Known: {", ".join(sorted(known))}. Set strict_options: false to only warn.')
+
+
+def _report_unknown(opt, section, keys, known):
+    import warnings
+    for key in keys:
+        if key not in known:
+            err = _unknown_key_error(section, key, known)
+            if opt.get('strict_options', True):
+                raise err
+            warnings.warn(str(err))
+
+
+def check_option_keys(opt):
+    """Misspelt keys in the plugin's own sections: its datasets' options, ``train:`` / ``val:`` of
+    its models, and the keyword arguments of its networks (against the constructor signature)."""
+    import inspect
+    from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY
+    for phase, dataset in (opt.get('datasets') or {}).items():
+        cls = DATASET_REGISTRY.get(dataset['type'])
+        if _is_plugin(cls):
+            known = BASICSR_DATASET_KEYS | _used_keys(cls, {'opt'})
+            if phase == 'train':
+                known |= MODEL_DATASET_KEYS
+            _report_unknown(opt, f'datasets.{phase}', dataset, known)
+    model_cls = MODEL_REGISTRY.get(opt['model_type'])
+    if _is_plugin(model_cls):
+        train_known = BASICSR_TRAIN_KEYS | _used_keys(model_cls, {'train_opt'})
+        train_keys = [k for k in (opt.get('train') or {}) if not k.endswith('_opt')]  # losses: type-checked
+        _report_unknown(opt, 'train', train_keys, train_known)
+        _report_unknown(opt, 'val', opt.get('val') or {}, BASICSR_VAL_KEYS | _used_keys(model_cls, {'val_opt'}))
+    for key, net_opt in opt.items():
+        if not (key.startswith('network_') and isinstance(net_opt, dict)):
+            continue
+        cls = ARCH_REGISTRY.get(net_opt['type'])
+        if not _is_plugin(cls):
+            continue
+        params = inspect.signature(cls.__init__).parameters
+        if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            continue
+        known = {name for name in params if name != 'self'}
+        _report_unknown(opt, f'{key} ({net_opt["type"]} arguments)', [k for k in net_opt if k != 'type'], known)
+
+
+# ----------------------------------------------------------------------------- data, up front
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 1, 6: 3}  # IHDR colour type -> channels as OpenCV decodes them (no alpha)
+
+
+def sniff_image_file(path, in_ch):
+    """Cheap checks from a file's first and last bytes (no decoding): empty, truncated PNG/JPEG
+    (no end marker), and a PNG with the wrong channel count for ``in_ch``. Returns an error or None."""
+    import os
+    try:
+        size = os.path.getsize(path)
+        with open(path, 'rb') as f:
+            head = f.read(32)
+            f.seek(max(size - 12, 0))
+            tail = f.read(12)
+    except OSError as err:
+        return f'cannot read image {path}: {err.strerror}'
+    if size == 0:
+        return f'empty image file: {path}'
+    if head.startswith(PNG_SIGNATURE):
+        if not tail.endswith(b'IEND\xaeB`\x82'):
+            return f'truncated or corrupt PNG (no IEND chunk): {path}'
+        channels = PNG_CHANNELS.get(head[25]) if len(head) > 25 else None
+        if in_ch == 3 and channels == 1:
+            return f'image has 1 channel(s) but in_ch is 3: {path}'
+    elif head.startswith(b'\xff\xd8'):
+        if b'\xff\xd9' not in tail:
+            return f'truncated or corrupt JPEG (no end marker): {path}'
+    return None
+
+
+def check_plugin_datasets(opt):
+    """Build each of the plugin's datasets as BasicSR will, then check what can be checked
+    cheaply before anything is written: the first sample decodes, every listed file exists and is
+    not truncated (PNG/JPEG end markers) nor of the wrong channel count (PNG header), every
+    meta_info key is in the LMDB."""
+    import copy
+    from basicsr.utils.registry import DATASET_REGISTRY
+    from gimsanet_arch.data.image_io import ImageReadError
+    for phase, dataset_opt in (opt.get('datasets') or {}).items():
+        cls = DATASET_REGISTRY.get(dataset_opt['type'])
+        if not _is_plugin(cls):
+            continue
+        section = f'datasets.{phase}'
+        dataset_opt = copy.deepcopy(dict(dataset_opt))
+        dataset_opt.setdefault('phase', phase.split('_')[0])
+        dataset_opt.setdefault('scale', opt.get('scale', 1))
+        dataset = None
+        try:
+            dataset = cls(dataset_opt)
+            if len(dataset) == 0:
+                raise OptionError(f'{section}: the dataset is empty ({dataset_opt.get("dataroot_gt")})')
+            lmdb = getattr(dataset, 'lmdb', None)
+            in_ch = int(dataset_opt.get('in_ch', 3))
+            if lmdb is not None:
+                _check_lmdb_keys(section, lmdb, getattr(dataset, 'keys', []), dataset_opt)
+            else:
+                for path in getattr(dataset, 'paths', []):
+                    problem = sniff_image_file(path, in_ch)
+                    if problem:
+                        raise OptionError(f'{section}: {problem}')
+            dataset[0]
+        except OptionError:
+            raise
+        except (ImageReadError, ValueError, KeyError, OSError) as err:
+            message = str(err) if not isinstance(err, KeyError) else f'missing option {err}'
+            raise OptionError(f'{section}: {message}') from None
+        finally:  # LMDB allows one environment per path and process: the run must be able to open it
+            env = getattr(getattr(dataset, 'lmdb', None), '_env', None)
+            if env is not None and not callable(env):  # (readers that share environments keep theirs)
+                env.close()
+                dataset.lmdb._env = None
+
+
+def _check_lmdb_keys(section, reader, keys, dataset_opt):
+    if keys:
+        try:
+            reader.get(keys[0])  # opens the reader's environment
+        except Exception:  # noqa: BLE001 - a missing first key is reported with the others
+            pass
+    env = reader._env() if callable(reader._env) else reader._env
+    if env is None:
+        return
+    with env.begin(write=False) as txn:
+        missing = [k for k in keys if txn.get(k.encode('ascii')) is None]
+    if missing:
+        meta = dataset_opt.get('meta_info_file') or f'{reader.path}/meta_info.txt'
+        more = f' (+{len(missing) - 5} more)' if len(missing) > 5 else ''
+        raise OptionError(f'{section}: {len(missing)} key(s) of {meta} not in LMDB {reader.path}: '
+                          f'{", ".join(missing[:5])}{more}')
+
+
+def check_pretrained_networks(opt, resuming=False):
+    """``path.pretrain_network_<x>``: the checkpoint's keys and shapes must match the network the
+    options build (``strict_load_<x>``, default true); a mismatch lists the differences."""
+    import copy
+    from basicsr.utils.registry import ARCH_REGISTRY
+    from gimsanet_arch.utils.checkpoint import (CheckpointError, describe_mismatch, extract_state_dict,
+                                                load_checkpoint_file)
+    path_opt = opt.get('path') or {}
+    if resuming or (opt.get('is_train', True) and path_opt.get('resume_state')):
+        return  # BasicSR replaces the pretrain paths with the run's own checkpoints
+    for key, net_opt in opt.items():
+        if not (key.startswith('network_') and isinstance(net_opt, dict)):
+            continue
+        suffix = key[len('network_'):]
+        load_path = path_opt.get(f'pretrain_network_{suffix}')
+        if not load_path or not path_opt.get(f'strict_load_{suffix}', True):
+            continue
+        param_key = path_opt.get(f'param_key_{suffix}', 'params')
+        kwargs = copy.deepcopy(dict(net_opt))
+        net = ARCH_REGISTRY.get(kwargs.pop('type'))(**kwargs)  # not build_network: it would set up the logger
+        loaded = extract_state_dict(load_checkpoint_file(load_path), load_path, param_key)
+        diff = describe_mismatch(net.state_dict(), loaded)
+        if diff:
+            raise CheckpointError(f'path.pretrain_network_{suffix}: checkpoint {load_path} does not match '
+                                  f'{type(net).__name__}: {diff}')
+
+
+def check_run(path, force_yml=None, resuming=False):
+    """Everything checked before a run starts: :func:`check_options`, misspelt keys, the data of
+    the plugin's datasets and pretrained checkpoints. Returns the option dict."""
+    import logging
+    from basicsr.utils import logger as basicsr_logger
+    logger_ready = 'basicsr' in basicsr_logger.initialized_logger
+    try:
+        opt = check_options(path, force_yml)
+        check_option_keys(opt)
+        check_plugin_datasets(opt)
+        check_pretrained_networks(opt, resuming)
+    finally:
+        # BasicSR sets its logger up once, with the run's log file: nothing checked here may do it first
+        if not logger_ready and basicsr_logger.initialized_logger.pop('basicsr', None):
+            logging.getLogger('basicsr').handlers.clear()
+    return opt
+
+
+# ----------------------------------------------------------------------------- errors at run time
+def known_errors():
+    """Error classes the CLI reports as one line (their messages name the file or key)."""
+    from gimsanet_arch.data.image_io import ImageReadError
+    from gimsanet_arch.utils.checkpoint import CheckpointError
+    from gimsanet_arch.utils.resume import ResumeError
+    return (OptionError, ImageReadError, CheckpointError, ResumeError, FloatingPointError)
+
+
+def one_line(err):
+    """The message of ``err`` as one line (DataLoader workers wrap it with a traceback)."""
+    text = str(err).strip()
+    if 'Original Traceback' in text:
+        last = [line for line in text.splitlines() if line.strip()][-1].strip()
+        text = last.split(': ', 1)[1] if ': ' in last and last.split(': ', 1)[0].isidentifier() else last
+    return ' '.join(text.split())

@@ -14,6 +14,10 @@ import zipfile
 import torch
 
 
+class ResumeError(RuntimeError):
+    """``path.resume_state`` names a state that cannot be used."""
+
+
 class ResumeWarning(UserWarning):
     """A training state was skipped during ``--auto_resume``."""
 
@@ -135,16 +139,55 @@ def load_resume_state(opt):
     elif opt['path'].get('resume_state'):
         path = opt['path']['resume_state']
         if not osp.isfile(path):
-            raise FileNotFoundError(f'path.resume_state: training state not found: {path}')
+            raise ResumeError(f'path.resume_state: training state not found: {path}')
         try:
             check_complete_checkpoint(path)
             state = load_state_file(path, opt.get('num_gpu', 0))
         except Exception as err:  # noqa: BLE001
-            raise RuntimeError(f'path.resume_state: cannot load training state {path}: {err}') from None
+            raise ResumeError(f'path.resume_state: cannot load training state {path}: {err}') from None
         if not isinstance(state, dict) or 'iter' not in state:
-            raise RuntimeError(f'path.resume_state: {path} is not a BasicSR training state (no "iter" key)')
+            raise ResumeError(f'path.resume_state: {path} is not a BasicSR training state (no "iter" key)')
     else:
         return None
     opt['path']['resume_state'] = path
     check_resume(opt, state['iter'])
     return state
+
+
+class ExperimentGuard:
+    """Undo what a failed *fresh* training run created before it saved anything.
+
+    BasicSR's ``make_exp_dirs`` renames an existing ``experiments/<name>`` to
+    ``<name>_archived_<time>`` and starts an empty one. When the run then stops on bad input
+    before its first checkpoint, :meth:`rollback` removes the new, checkpoint-less folder (and its
+    ``tb_logger/<name>``) and renames the archived one back. A run that saved a checkpoint, or a
+    resumed run, is never touched. Rank 0 only.
+    """
+
+    def __init__(self, root, name):
+        self.paths = [osp.join(root, 'experiments', name), osp.join(root, 'tb_logger', name)]
+        self.before = {path: (osp.exists(path), set(glob.glob(glob.escape(path) + '_archived_*')))
+                       for path in self.paths}
+
+    @staticmethod
+    def _has_checkpoints(exp):
+        return bool(glob.glob(osp.join(exp, 'models', '*.pth')) or glob.glob(osp.join(exp, 'training_states', '*.state')))
+
+    def rollback(self):
+        """Returns the folders removed."""
+        import shutil
+        from basicsr.utils.dist_util import get_dist_info
+        if get_dist_info()[0] != 0 or self._has_checkpoints(self.paths[0]):
+            return []
+        removed = []
+        for path in self.paths:
+            existed, archives = self.before[path]
+            new_archives = sorted(set(glob.glob(glob.escape(path) + '_archived_*')) - archives)
+            created = osp.exists(path) and (not existed or new_archives)
+            if not created:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            if len(new_archives) == 1:
+                os.rename(new_archives[0], path)
+        return removed

@@ -276,6 +276,8 @@ class DenoiseModel(SRModel):
     def _skip_nonfinite_step(self, current_iter, parts):
         self.optimizer_g.zero_grad(set_to_none=True)
         self.nonfinite_in_a_row += 1
+        # BasicSR logs get_current_log() every print_freq iterations: a skipped first step had none
+        self.log_dict = OrderedDict((k, float(v.detach())) for k, v in parts.items())
         values = ', '.join(f'{k}={float(v.detach()):.4g}' for k, v in parts.items())
         logger = get_root_logger()
         logger.warning(f'iter {current_iter}: non-finite loss ({values}); step skipped '

@@ -220,6 +220,11 @@ def sniff_image_file(path, in_ch):
         return f'cannot read image {path}: {err.strerror}'
     if size == 0:
         return f'empty image file: {path}'
+    ext = os.path.splitext(path)[1].lower()
+    if ext == '.png' and not head.startswith(PNG_SIGNATURE):
+        return f'corrupt or unreadable image (not a PNG file): {path}'
+    if ext in ('.jpg', '.jpeg') and not head.startswith(b'\xff\xd8'):
+        return f'corrupt or unreadable image (not a JPEG file): {path}'
     if head.startswith(PNG_SIGNATURE):
         if not tail.endswith(b'IEND\xaeB`\x82'):
             return f'truncated or corrupt PNG (no IEND chunk): {path}'

@@ -1,0 +1,275 @@
+"""Bad input stops a run with ONE clear error line naming the file or key, exit code != 0, and
+leaves nothing behind: no experiment folder created, no earlier one archived or lost.
+
+Most cases are caught by the up-front checks (before BasicSR creates anything) and run in-process
+through ``gimsanet_arch.cli.run``; the cases only visible at run time (a corrupt image that is not
+the first, non-finite losses) run the real command in a subprocess.
+"""
+import os
+import os.path as osp
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TINY_OPT = osp.join(REPO_ROOT, 'tests', 'options', 'train_GIMSANet_tiny.yml')
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from conftest import run_basicsr  # noqa: E402
+
+
+def make_images(folder, n, size=48, seed=0, channels=3):
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    paths = []
+    for i in range(n):
+        img = cv2.GaussianBlur((rng.rand(size, size, channels) * 255).astype(np.uint8), (5, 5), 2)
+        paths.append(osp.join(folder, f'im{i}.png'))
+        cv2.imwrite(paths[-1], img)
+    return paths
+
+
+def base_opt(root):
+    with open(TINY_OPT) as f:
+        opt = yaml.safe_load(f)
+    opt['name'] = 'bad'
+    opt['datasets']['train']['dataroot_gt'] = osp.join(root, 'train')
+    opt['datasets']['val']['dataroot_gt'] = osp.join(root, 'val')
+    opt['train']['total_iter'] = 2
+    return opt
+
+
+def write_lmdb(path, items):
+    import lmdb
+    env = lmdb.open(path, map_size=1 << 24)
+    with env.begin(write=True) as txn:
+        for key, img in items.items():
+            txn.put(key.encode('ascii'), cv2.imencode('.png', img)[1].tobytes())
+    env.close()
+
+
+def write_checkpoint(path, num_feat=8, drop=None, extra=None):
+    from gimsanet_arch.archs.gimsanet_arch import GIMSANet
+    state = GIMSANet(in_channels=3, num_feat=num_feat).state_dict()
+    if drop:
+        state.pop(drop(state))
+    if extra:
+        state[extra] = torch.zeros(1)
+    torch.save({'params': state}, path)
+
+
+# ----------------------------------------------------------------------------- the cases
+def corrupt_file(root, opt):
+    path = osp.join(root, 'train', 'im1.png')
+    with open(path, 'wb') as f:
+        f.write(b'this is not an image')
+    return 'corrupt or unreadable image (not a PNG file): ' + path
+
+
+def truncated_png(root, opt):
+    path = osp.join(root, 'train', 'im2.png')
+    with open(path, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    return 'truncated or corrupt PNG (no IEND chunk): ' + path
+
+
+def empty_folder(root, opt):
+    os.makedirs(osp.join(root, 'empty'))
+    opt['datasets']['train']['dataroot_gt'] = osp.join(root, 'empty')
+    return 'no images'
+
+
+def gray_for_in_ch_3(root, opt):
+    path = osp.join(root, 'train', 'im3.png')
+    cv2.imwrite(path, np.zeros((48, 48), np.uint8))
+    return 'image has 1 channel(s) but in_ch is 3: ' + path
+
+
+def image_smaller_than_gt_size(root, opt):
+    opt['datasets']['train']['gt_size'] = 64
+    return 'smaller than gt_size 64'
+
+
+def lmdb_missing_key(root, opt):
+    img = cv2.imread(osp.join(root, 'train', 'im0.png'))
+    write_lmdb(osp.join(root, 'train.lmdb'), {'im0': img, 'im1': img})
+    with open(osp.join(root, 'train.lmdb', 'meta_info.txt'), 'w') as f:
+        f.write('im0.png (48,48,3) 1\nim1.png (48,48,3) 1\nim7.png (48,48,3) 1\n')
+    opt['datasets']['train'].update(dataroot_gt=osp.join(root, 'train.lmdb'), io_backend={'type': 'lmdb'})
+    return 'im7'
+
+
+def lmdb_wrong_meta_info(root, opt):
+    img = cv2.imread(osp.join(root, 'train', 'im0.png'))
+    write_lmdb(osp.join(root, 'train.lmdb'), {'a': img})
+    with open(osp.join(root, 'other_meta.txt'), 'w') as f:
+        f.write('b.png (48,48,3) 1\n')
+    opt['datasets']['train'].update(dataroot_gt=osp.join(root, 'train.lmdb'), io_backend={'type': 'lmdb'},
+                                    meta_info_file=osp.join(root, 'other_meta.txt'))
+    return 'other_meta.txt not in LMDB'
+
+
+def missing_meta_info_file(root, opt):
+    opt['datasets']['train']['meta_info_file'] = osp.join(root, 'nope.txt')
+    return 'nope.txt'
+
+
+def checkpoint_wrong_width(root, opt):
+    path = osp.join(root, 'wide.pth')
+    write_checkpoint(path, num_feat=16)
+    opt['path']['pretrain_network_g'] = path
+    return 'shape mismatch'
+
+
+def checkpoint_missing_and_extra_keys(root, opt):
+    path = osp.join(root, 'keys.pth')
+    write_checkpoint(path, drop=lambda s: sorted(s)[0], extra='head.extra_weight')
+    opt['path']['pretrain_network_g'] = path
+    return 'unexpected in file (1): head.extra_weight'
+
+
+def misspelt_dataset_key(root, opt):
+    opt['datasets']['train']['sigma_rnage'] = opt['datasets']['train'].pop('sigma_range')
+    return 'datasets.train: unknown option "sigma_rnage" (BasicSR would silently ignore it). Did you mean "sigma_range"?'
+
+
+def misspelt_train_key(root, opt):
+    opt['train']['ema_decy'] = opt['train'].pop('ema_decay')
+    return 'train: unknown option "ema_decy" (BasicSR would silently ignore it). Did you mean "ema_decay"?'
+
+
+def misspelt_val_key(root, opt):
+    opt['val']['tile_overlp'] = 8
+    return 'Did you mean "tile_overlap"?'
+
+
+def misspelt_network_argument(root, opt):
+    opt['network_g']['num_feats'] = opt['network_g'].pop('num_feat')
+    return 'network_g (GIMSANet arguments): unknown option "num_feats"'
+
+
+CASES = [corrupt_file, truncated_png, empty_folder, gray_for_in_ch_3, image_smaller_than_gt_size, lmdb_missing_key,
+         lmdb_wrong_meta_info, missing_meta_info_file, checkpoint_wrong_width, checkpoint_missing_and_extra_keys,
+         misspelt_dataset_key, misspelt_train_key, misspelt_val_key, misspelt_network_argument]
+
+
+@pytest.fixture
+def setup(tmp_path):
+    make_images(tmp_path / 'train', 4)
+    make_images(tmp_path / 'val', 1, seed=1)
+    earlier = tmp_path / 'experiments' / 'bad'  # an earlier run of the same name must survive untouched
+    earlier.mkdir(parents=True)
+    (earlier / 'marker.txt').write_text('earlier run')
+    return tmp_path
+
+
+def assert_nothing_left(root):
+    assert sorted(os.listdir(osp.join(root, 'experiments'))) == ['bad'], 'earlier run archived or extra folder'
+    assert os.listdir(osp.join(root, 'experiments', 'bad')) == ['marker.txt']
+    assert not osp.exists(osp.join(root, 'tb_logger'))
+
+
+@pytest.mark.parametrize('case', CASES, ids=[c.__name__ for c in CASES])
+def test_bad_input_is_one_clear_line_before_anything_is_written(setup, case, capsys, monkeypatch):
+    from gimsanet_arch.cli import run
+    root = str(setup)
+    opt = base_opt(root)
+    expected = case(root, opt)
+    opt_path = osp.join(root, 'bad.yml')
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(opt, f)
+    monkeypatch.setattr(sys, 'argv', list(sys.argv))
+    code = run('train', ['-opt', opt_path, '--root', root])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code != 0
+    assert len(lines) == 1 and lines[0].startswith('basicsr train: error: '), err
+    assert expected in lines[0]
+    assert_nothing_left(root)
+
+
+def test_checkpoint_mismatch_lists_the_differences(setup, capsys, monkeypatch):
+    from gimsanet_arch.cli import run
+    root = str(setup)
+    opt = base_opt(root)
+    checkpoint_wrong_width(root, opt)
+    opt_path = osp.join(root, 'bad.yml')
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(opt, f)
+    monkeypatch.setattr(sys, 'argv', list(sys.argv))
+    assert run('train', ['-opt', opt_path, '--root', root]) == 2
+    err = capsys.readouterr().err
+    assert 'path.pretrain_network_g: checkpoint' in err and 'wide.pth does not match GIMSANet' in err
+    assert 'network (8,' in err and 'vs file (16,' in err  # the shapes on both sides
+
+
+def test_unknown_keys_can_be_downgraded_to_warnings(setup):
+    from gimsanet_arch.utils.options_check import check_option_keys
+    opt = base_opt(str(setup))
+    opt['train']['ema_decy'] = 0.9
+    opt['strict_options'] = False
+    with pytest.warns(UserWarning, match='ema_decy'):
+        check_option_keys(opt)
+
+
+# ----------------------------------------------------------------------------- found at run time
+def corrupt_body_png(root, opt):
+    """Valid PNG signature, header and end chunk, garbage in between: passes the cheap up-front
+    sniff, fails when BasicSR's loader decodes it in the first iteration."""
+    path = osp.join(root, 'train', 'im1.png')
+    with open(path, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data[:33] + b'\x00' * (len(data) - 45) + data[-12:])
+    return 'corrupt or unreadable image: ' + path
+
+
+def nan_loss(root, opt):
+    opt['train']['pixel_opt']['loss_weight'] = float('nan')
+    opt['train']['max_nonfinite_steps'] = 2
+    return 'non-finite losses in a row'
+
+
+@pytest.mark.parametrize('case', [corrupt_body_png, nan_loss], ids=['corrupt_body_png', 'nan_loss'])
+def test_error_at_run_time_is_one_line_and_leaves_nothing_behind(setup, case):
+    root = str(setup)
+    opt = base_opt(root)
+    expected = case(root, opt)
+    opt_path = osp.join(root, 'bad.yml')
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(opt, f)
+    result = run_basicsr(['train', '-opt', opt_path, '--root', root], root)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    assert 'Traceback' not in result.stderr, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]  # BasicSR logs to stderr too
+    errors = [line for line in lines if line.startswith('basicsr train: error')]
+    assert errors == lines[-1:], result.stderr[-3000:]
+    assert expected in errors[0]
+    assert_nothing_left(root)  # the half-created run is removed, the earlier one renamed back
+
+
+def test_error_after_a_checkpoint_keeps_the_run(setup):
+    """A run that already saved a checkpoint keeps its folder (nothing written is lost)."""
+    root = str(setup)
+    opt = base_opt(root)
+    opt['train'].update(total_iter=4, max_nonfinite_steps=1)
+    opt['logger']['save_checkpoint_freq'] = 1
+    opt['val']['val_freq'] = 100
+    opt_path = osp.join(root, 'bad.yml')
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(opt, f)
+    # train 2 iterations (checkpoints at 1 and 2), then resume with losses that turn NaN
+    assert run_basicsr(['train', '-opt', opt_path, '--root', root, '--force_yml', 'train:total_iter=2'],
+                       root).returncode == 0
+    opt['train']['pixel_opt']['loss_weight'] = float('nan')
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(opt, f)
+    result = run_basicsr(['train', '-opt', opt_path, '--root', root, '--auto_resume'], root)
+    assert result.returncode == 2 and 'basicsr train: error: 1 non-finite losses in a row' in result.stderr
+    models = os.listdir(osp.join(root, 'experiments', 'bad', 'models'))
+    assert {'net_g_1.pth', 'net_g_2.pth'} <= set(models)

@@ -273,3 +273,15 @@ def test_error_after_a_checkpoint_keeps_the_run(setup):
     assert result.returncode == 2 and 'basicsr train: error: 1 non-finite losses in a row' in result.stderr
     models = os.listdir(osp.join(root, 'experiments', 'bad', 'models'))
     assert {'net_g_1.pth', 'net_g_2.pth'} <= set(models)
+
+
+def test_dataloader_worker_errors_become_one_line():
+    """DataLoader workers re-raise with the worker's traceback in the message; the CLI shows the
+    original message only."""
+    from gimsanet_arch.data.image_io import ImageReadError
+    from gimsanet_arch.utils.options_check import known_errors, one_line
+    err = ImageReadError('Caught ImageReadError in DataLoader worker process 0.\nOriginal Traceback (most recent '
+                         'call last):\n  File "x.py", line 1, in f\n    g()\ngimsanet_arch.data.image_io.'
+                         'ImageReadError: corrupt or unreadable image: /data/a.png\n')
+    assert isinstance(err, known_errors())
+    assert one_line(err) == 'corrupt or unreadable image: /data/a.png'

@@ -354,8 +354,9 @@ def known_errors():
 
 def one_line(err):
     """The message of ``err`` as one line (DataLoader workers wrap it with a traceback)."""
+    import re
     text = str(err).strip()
     if 'Original Traceback' in text:
         last = [line for line in text.splitlines() if line.strip()][-1].strip()
-        text = last.split(': ', 1)[1] if ': ' in last and last.split(': ', 1)[0].isidentifier() else last
+        text = re.sub(r'^[\w.]*(Error|Exception): ', '', last)
     return ' '.join(text.split())

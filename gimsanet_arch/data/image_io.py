@@ -86,9 +86,16 @@ class LmdbReader:
 
     lmdb refuses to open one environment twice in a process, and a run often reads one LMDB from
     several datasets (``val_1``..``val_3`` at different sigmas), so environments are shared per
-    process and path.
+    process and path. py-lmdb also refuses, in a forked DataLoader worker, a path its parent still
+    has open, so every environment is closed before a fork (the parent reopens on its next read).
     """
     _envs = {}
+
+    @classmethod
+    def close_all(cls):
+        for env in cls._envs.values():
+            env.close()
+        cls._envs.clear()
 
     def __init__(self, path):
         if not osp.isfile(osp.join(path, 'data.mdb')):
@@ -110,3 +117,7 @@ class LmdbReader:
         if value is None:
             raise ImageReadError(f'key "{key}" not found in LMDB {self.path} (check meta_info.txt)')
         return bytes(value)
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(before=LmdbReader.close_all)

@@ -151,3 +151,17 @@ def test_one_lmdb_shared_by_several_datasets(folders, tmp_path):
     sets = [_val(lmdb_path, io_backend={'type': 'lmdb'}, sigma_test=s) for s in (15, 25, 50)]
     stds = [float((d[0]['lq'] - d[0]['gt']).std()) * 255 for d in sets]
     assert stds[0] < stds[1] < stds[2]
+
+
+def test_lmdb_read_in_parent_then_in_dataloader_workers(folders, tmp_path):
+    """py-lmdb refuses in a forked worker a path the parent still holds open (the up-front data
+    check reads the first sample in the parent)."""
+    from tiny_data import write_lmdb_from_folder
+    root, _ = folders
+    ds = _val(write_lmdb_from_folder(str(root / 'color'), str(tmp_path / 'w.lmdb')), io_backend={'type': 'lmdb'})
+    first = ds[0]['lq']
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=1,
+                                         multiprocessing_context='fork')
+    batches = list(loader)
+    assert len(batches) == 2 and torch.equal(batches[0]['lq'][0], first)
+    assert torch.equal(ds[1]['gt'], batches[1]['gt'][0])  # the parent reads again after the fork

@@ -22,6 +22,7 @@ Added on top of SRModel (every option is off or neutral by default):
   logged under its own ``name``; ``val.suffix`` is optional; validation runs on the unwrapped
   network (no DDP collective on rank 0 alone).
 """
+import contextlib
 import random
 from collections import OrderedDict
 from os import path as osp
@@ -243,27 +244,37 @@ class DenoiseModel(SRModel):
                 total, parts[name] = total + value, value
         return total, parts
 
+    def _all_ranks_finite(self, loss):
+        """True when the loss is finite on every rank: under DDP all ranks must skip a step
+        together, or they fall out of step in the gradient all-reduce and hang."""
+        finite = torch.isfinite(loss.detach()).float().reshape(1)
+        if self.opt.get('dist') and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        return bool(finite.item())
+
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad(set_to_none=True)
         batch = self.lq.shape[0]
-        chunks = min(self.accum_steps, batch)
-        loss_sums, outputs, finite = OrderedDict(), [], True
-        for lq, gt in zip(self.lq.chunk(chunks), self.gt.chunk(chunks)):
+        lq_chunks = self.lq.chunk(min(self.accum_steps, batch))
+        gt_chunks = self.gt.chunk(len(lq_chunks))
+        loss_sums, outputs = OrderedDict(), []
+        for index, (lq, gt) in enumerate(zip(lq_chunks, gt_chunks)):
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
                 out = self.net_g(lq)
             out = out.float()
             l_total, parts = self._compute_losses(out, gt)
+            if not self._all_ranks_finite(l_total):
+                self._skip_nonfinite_step(current_iter, parts)
+                return
             share = lq.shape[0] / batch
-            if not torch.isfinite(l_total):
-                finite = False
-                break
-            (l_total * share).backward()
+            last = index == len(lq_chunks) - 1
+            # DDP: all-reduce gradients once, after the last chunk
+            sync = contextlib.nullcontext() if last or not hasattr(self.net_g, 'no_sync') else self.net_g.no_sync()
+            with sync:
+                (l_total * share).backward()
             outputs.append(out.detach())
             for name, value in parts.items():
                 loss_sums[name] = loss_sums.get(name, 0) + value.detach() * share
-        if not finite:
-            self._skip_nonfinite_step(current_iter, parts)
-            return
         self.nonfinite_in_a_row = 0
         self.output = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
         if self.grad_clip_norm:
@@ -280,7 +291,7 @@ class DenoiseModel(SRModel):
         self.log_dict = OrderedDict((k, float(v.detach())) for k, v in parts.items())
         values = ', '.join(f'{k}={float(v.detach()):.4g}' for k, v in parts.items())
         logger = get_root_logger()
-        logger.warning(f'iter {current_iter}: non-finite loss ({values}); step skipped '
+        logger.warning(f'iter {current_iter}: non-finite loss (here or on another rank; here: {values}); step skipped '
                        f'({self.nonfinite_in_a_row}/{self.max_nonfinite} in a row)')
         if self.nonfinite_in_a_row >= self.max_nonfinite:
             raise FloatingPointError(

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+import gimsanet_arch  # noqa: F401  (first: spawned DDP workers import this module without conftest)
 from basicsr.models import build_model
 from gimsanet_arch.models.denoise_model import pad_to_multiple, tiled_forward
 from gimsanet_arch.models.lr_scheduler import CosineAnnealingRestartCyclicLR
@@ -140,3 +141,40 @@ def test_tiled_validation_is_close_to_full_for_a_real_network():
         tiled = tiled_forward(net, img, tile=24, overlap=12)
     assert tiled.shape == full.shape
     assert (tiled - full).abs().mean() < 0.1 * (full - img).abs().mean() + 1e-3
+
+
+def _nonfinite_rank_worker(rank, port, results):
+    import os
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    torch.distributed.init_process_group('gloo', rank=rank, world_size=2)
+    try:
+        model = make_model()
+        model.opt['dist'], model.opt['world_size'] = True, 2
+        model.net_g = torch.nn.parallel.DistributedDataParallel(model.get_bare_model(model.net_g))
+        model.optimizer_g.param_groups[0]['params'] = list(model.net_g.parameters())
+        batch = _batch()
+        if rank == 1:
+            batch['gt'][0, 0, 0, 0] = float('nan')  # only this rank sees a bad loss
+        model.feed_data(batch)
+        model.optimize_parameters(1)
+        model.feed_data(_batch())
+        model.optimize_parameters(2)  # both ranks must still be in step here
+        results[rank] = (model.nonfinite_in_a_row, model.get_current_log()['l_pix'])
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_ddp_ranks_skip_a_non_finite_step_together():
+    import socket
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    manager = mp.Manager()
+    results = manager.dict()
+    ctx = mp.start_processes(_nonfinite_rank_worker, args=(port, results), nprocs=2, join=False,
+                             start_method='spawn')  # fork after OpenMP init can deadlock
+    for proc in ctx.processes:
+        proc.join(60)
+    assert all(p.exitcode == 0 for p in ctx.processes), [p.exitcode for p in ctx.processes]
+    assert results[0][0] == results[1][0] == 0  # both skipped step 1, both stepped at 2

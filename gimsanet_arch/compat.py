@@ -209,8 +209,16 @@ def _dist_params_from_argv(argv):
     try:
         with open(argv[argv.index('-opt') + 1]) as f:
             opt = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError):
-        return {}  # basicsr (or our option check) reports the real error
+        if '--force_yml' in argv:  # e.g. --force_yml dist_params:backend=gloo
+            from gimsanet_arch.utils.options_check import apply_force_yml
+            forced = []
+            for arg in argv[argv.index('--force_yml') + 1:]:
+                if arg.startswith('--'):
+                    break
+                forced.append(arg)
+            apply_force_yml(opt, [e for e in forced if e.startswith(('num_gpu', 'dist_params'))])
+    except Exception:  # noqa: BLE001 - basicsr (or our option check) reports the real error
+        return {}
     params = dict(opt.get('dist_params') or {})
     params['num_gpu'] = opt.get('num_gpu')
     return params

@@ -155,11 +155,24 @@ def test_backend_follows_device_unless_configured(monkeypatch):
     from gimsanet_arch.utils.dist import choose_backend
     assert choose_backend(num_gpu=0) == 'gloo'
     assert choose_backend(num_gpu=0, backend='mpi') == 'mpi'
+    with pytest.warns(UserWarning, match='using gloo'):  # BasicSR-era files say nccl; a CPU run cannot use it
+        assert choose_backend(num_gpu=2, backend='nccl') == 'gloo'
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     assert choose_backend(num_gpu=2) == 'nccl'
     assert choose_backend(num_gpu='auto') == 'nccl'
     assert choose_backend(num_gpu=0) == 'gloo'
     assert choose_backend(num_gpu=1, backend='gloo') == 'gloo'
+    assert choose_backend(num_gpu=1, backend='nccl') == 'nccl'
+
+
+def test_force_yml_reaches_the_backend_choice(tmp_path):
+    from gimsanet_arch.compat import _dist_params_from_argv
+    opt = tmp_path / 'o.yml'
+    opt.write_text('num_gpu: 1\ndist_params: {backend: nccl, port: 29500}\n')
+    assert _dist_params_from_argv(['x', '-opt', str(opt)]) == {'backend': 'nccl', 'port': 29500, 'num_gpu': 1}
+    forced = _dist_params_from_argv(['x', '-opt', str(opt), '--force_yml', 'num_gpu=0', 'dist_params:backend=gloo',
+                                     'train:total_iter=3', '--auto_resume'])
+    assert forced == {'backend': 'gloo', 'port': 29500, 'num_gpu': 0}
 
 
 def test_local_rank_spellings_are_accepted():

@@ -16,10 +16,18 @@ PENDING_DIST_PARAMS = {}
 
 
 def choose_backend(num_gpu=None, backend=None):
-    """``backend`` wins; otherwise NCCL when CUDA is used, gloo on CPU."""
+    """NCCL when CUDA is used, gloo on CPU, unless ``backend`` says otherwise.
+
+    BasicSR-era option files all say ``backend: nccl``; on a CPU run (``num_gpu: 0`` or no CUDA)
+    NCCL cannot work, so that one case falls back to gloo with a warning instead of failing.
+    """
+    use_cuda = torch.cuda.is_available() and num_gpu not in (0, '0')
+    if backend == 'nccl' and not use_cuda:
+        import warnings
+        warnings.warn('dist_params.backend is nccl but this run uses the CPU: using gloo')
+        return 'gloo'
     if backend:
         return backend
-    use_cuda = torch.cuda.is_available() and num_gpu not in (0, '0')
     return 'nccl' if use_cuda else 'gloo'
 
 

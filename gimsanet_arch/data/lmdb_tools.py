@@ -893,3 +893,46 @@ def cli_main(main, argv=None):
         print(f'error: {exc}', file=sys.stderr)
         return 2
     return 0
+
+
+# ----------------------------------------------------------------------------- real/mean test sets
+def _real_mean_args(argv, description, default_input, default_output, noisy_tag, clean_tag):
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog='See the module docstring / docs/data_preparation.md for downloads.')
+    parser.add_argument('--input', default=default_input,
+                        help=f'folder with the *{noisy_tag}.* / *{clean_tag}.* pairs (default: {default_input})')
+    parser.add_argument('--output-root', default=default_output,
+                        help='writes <root>/input.lmdb and <root>/gt.lmdb (and <root>/input/, gt/ with --png)')
+    parser.add_argument('--png', action='store_true', help='also write PNG folders <root>/input/ and <root>/gt/')
+    parser.add_argument('--no-lmdb', action='store_true', help='PNG folders only (implies --png)')
+    add_common_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def find_real_mean_pairs(folder, noisy_tag='_real', clean_tag='_mean'):
+    """(pairs, unpaired-file problems) in ``folder``, or in its ``real/`` and ``mean/`` subfolders."""
+    noisy_dir, clean_dir = os.path.join(folder, 'real'), os.path.join(folder, 'mean')
+    if os.path.isdir(noisy_dir) and os.path.isdir(clean_dir):
+        return find_pairs(noisy_dir, noisy_tag, clean_tag, clean_folder=clean_dir, strict=False)
+    return find_pairs(folder, noisy_tag, clean_tag, strict=False)
+
+
+def real_mean_test_set_main(argv, name, description, default_input, default_output, noisy_tag='_real',
+                            clean_tag='_mean'):
+    """The whole CLI of a real-noise test set stored as ``*_real`` / ``*_mean`` pairs (PolyU, Nam):
+    paired LMDBs ``<root>/input.lmdb`` / ``gt.lmdb`` and optional PNG folders."""
+    args = _real_mean_args(argv, description, default_input, default_output, noisy_tag, clean_tag)
+    lq, gt = (None, None) if args.no_lmdb else (os.path.join(args.output_root, 'input.lmdb'),
+                                                  os.path.join(args.output_root, 'gt.lmdb'))
+    folders = (os.path.join(args.output_root, 'input'), os.path.join(args.output_root, 'gt')) \
+        if args.png or args.no_lmdb else (None, None)
+    statuses = [lmdb_status(p) for p in (lq, gt) if p] + [folder_status(p) for p in folders if p]
+    # inputs are only read when something needs building: a re-run of a complete build is a no-op
+    pairs, problems = find_real_mean_pairs(args.input, noisy_tag, clean_tag) \
+        if args.overwrite or any(s != 'complete' for s in statuses) else ([], [])
+    # unpaired files are reported together with unreadable ones (a test set is small to read)
+    build_paired_lmdbs(lq, gt, paired_image_jobs(pairs, 'color'), *folders, desc=name,
+                       info={'set': name}, input_problems=problems, **build_kwargs(args))
+    if lq:
+        verify_outputs([lq, gt], args, pairs=[(lq, gt)])

@@ -47,27 +47,10 @@ Gray sets are stored single-channel (meta_info ``(h,w,1)``), colour sets as 3-ch
 Re-running skips complete outputs; an interrupted run (``*.lmdb.partial``) is rebuilt.
 """
 import argparse
-import importlib.util
 import os
 import sys
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _load_lmdb_tools():
-    """``gimsanet_arch/data/lmdb_tools.py`` without running ``gimsanet_arch/__init__`` (which
-    imports torch and basicsr, ~5 s); lmdb_tools itself needs neither."""
-    if 'gimsanet_arch.data.lmdb_tools' in sys.modules:
-        return sys.modules['gimsanet_arch.data.lmdb_tools']
-    spec = importlib.util.spec_from_file_location(
-        '_gimsanet_lmdb_tools', os.path.join(REPO_ROOT, 'gimsanet_arch', 'data', 'lmdb_tools.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-lt = _load_lmdb_tools()
+from _lmdb_tools_loader import lt
 
 # name: (default raw folder(s), read mode, split, default crop size)
 SETS = {

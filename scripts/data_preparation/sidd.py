@@ -31,29 +31,12 @@ Use them with BasicSR's ``PairedImageDataset`` (``io_backend: {type: lmdb}``,
 outputs; an interrupted run (``*.lmdb.partial``) is rebuilt.
 """
 import argparse
-import importlib.util
 import os
 import sys
 
 import numpy as np
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _load_lmdb_tools():
-    """``gimsanet_arch/data/lmdb_tools.py`` without running ``gimsanet_arch/__init__`` (which
-    imports torch and basicsr, ~5 s); lmdb_tools itself needs neither."""
-    if 'gimsanet_arch.data.lmdb_tools' in sys.modules:
-        return sys.modules['gimsanet_arch.data.lmdb_tools']
-    spec = importlib.util.spec_from_file_location(
-        '_gimsanet_lmdb_tools', os.path.join(REPO_ROOT, 'gimsanet_arch', 'data', 'lmdb_tools.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-lt = _load_lmdb_tools()
+from _lmdb_tools_loader import lt
 
 VAL_NOISY_VAR = 'ValidationNoisyBlocksSrgb'
 VAL_GT_VAR = 'ValidationGtBlocksSrgb'

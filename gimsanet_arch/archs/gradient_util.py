@@ -118,7 +118,7 @@ class GradientMap(nn.Module):
 
     Non-persistent: the kernels are not in the state_dict (checkpoints hold only learned weights) and are
     not parameters (nothing to train, nothing for the optimizer). Buffers still follow ``.to()`` /
-    ``.cuda()`` / ``.to(bfloat16)``. The project wraps DDP with ``broadcast_buffers=False``; the kernels
+    ``.to('cuda')`` / ``.to(bfloat16)``. The project wraps DDP with ``broadcast_buffers=False``; the kernels
     are identical on every rank anyway.
     """
 

@@ -334,7 +334,7 @@ class DenoiseModel(SRModel):
         dataset_name = dataloader.dataset.opt['name']
         val_opt = self.opt['val']
         metrics_opt = val_opt.get('metrics') or {}
-        report_input = val_opt.get('report_input', False) and metrics_opt
+        report_input = bool(val_opt.get('report_input', False) and metrics_opt)
         if metrics_opt:
             self._initialize_best_metric_results(dataset_name)
         self.metric_results = {name: 0. for name in metrics_opt}
@@ -346,18 +346,16 @@ class DenoiseModel(SRModel):
             img_name = osp.splitext(osp.basename(str(val_data['lq_path'][0]).split(':')[-1]))[0]
             self.feed_data(val_data)
             self.test()
-            result = tensor2img([self.output.detach().cpu()])
-            metric_data = {'img': result}
-            if hasattr(self, 'gt'):
-                metric_data['img2'] = tensor2img([self.gt.detach().cpu()])
+            output = self.output.detach().cpu()
             if save_img:
-                self._save_result(result, img_name, dataset_name, current_iter)
-            if 'img2' in metric_data:
-                for name, m_opt in metrics_opt.items():
-                    self.metric_results[name] += calculate_metric(metric_data, m_opt)
-                    if report_input:
-                        noisy = tensor2img([self.lq.detach().cpu()])
-                        input_results[name] += calculate_metric({'img': noisy, 'img2': metric_data['img2']}, m_opt)
+                self._save_result(self._result_image(output), img_name, dataset_name, current_iter)
+            if hasattr(self, 'gt') and metrics_opt:
+                gt = self.gt.detach().cpu()
+                for name, value in self._image_metrics(metrics_opt, output, gt).items():
+                    self.metric_results[name] += value
+                if report_input:
+                    for name, value in self._image_metrics(metrics_opt, self.lq.detach().cpu(), gt).items():
+                        input_results[name] += value
             count += 1
             del self.lq, self.output
             if hasattr(self, 'gt'):
@@ -373,6 +371,16 @@ class DenoiseModel(SRModel):
                 self._update_best_metric_result(dataset_name, name, self.metric_results[name], current_iter)
             self.input_metric_results = {k: v / count for k, v in input_results.items()} if report_input else None
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    # hooks of the validation loop (the official Restormer/NAFNet model types override them)
+    def _result_image(self, tensor):
+        """Network output (1xCxHxW, [0, 1]) -> the uint8 image that is saved and scored."""
+        return tensor2img([tensor])
+
+    def _image_metrics(self, metrics_opt, output, gt):
+        """``{metric name: value}`` for one image; BasicSR's metrics on uint8 images."""
+        data = {'img': self._result_image(output), 'img2': self._result_image(gt)}
+        return {name: calculate_metric(data, m_opt) for name, m_opt in metrics_opt.items()}
 
     def _log_validation_metric_values(self, current_iter, dataset_name, tb_logger):
         super()._log_validation_metric_values(current_iter, dataset_name, tb_logger)

@@ -37,7 +37,6 @@ import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from basicsr.metrics import calculate_metric
 from basicsr.metrics.metric_util import reorder_image, to_y_channel
@@ -151,54 +150,25 @@ class _OfficialValidation:
         if path.get('param_key') and not path.get('param_key_g'):
             path['param_key_g'] = path['param_key']
 
-    def _metric(self, m_opt, out_img, gt_img, out_t, gt_t, use_image):
-        m_opt = deepcopy(dict(m_opt))
-        mtype = m_opt.pop('type')
-        fn = OFFICIAL_METRICS.get(mtype)
-        if fn is None:
-            return calculate_metric({'img': out_img, 'img2': gt_img}, dict(m_opt, type=mtype))
-        return fn(out_img, gt_img, **m_opt) if use_image else fn(out_t, gt_t, **m_opt)
+    def _result_image(self, tensor):
+        return tensor2img([tensor], rgb2bgr=self.opt['val'].get('rgb2bgr', True))
 
-    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
-        dataset_name = dataloader.dataset.opt['name']
-        val_opt = self.opt['val']
-        rgb2bgr = val_opt.get('rgb2bgr', True)
-        use_image = val_opt.get('use_image', True)
-        metrics_opt = val_opt.get('metrics') or {}
-        if metrics_opt:
-            self._initialize_best_metric_results(dataset_name)
-        self.metric_results = {name: 0. for name in metrics_opt}
-        self.input_metric_results = None
-        pbar = tqdm(total=len(dataloader), unit='image') if val_opt.get('pbar', False) else None
-        count = 0
-        for val_data in dataloader:
-            img_name = osp.splitext(osp.basename(str(val_data['lq_path'][0]).split(':')[-1]))[0]
-            self.feed_data(val_data)
-            self.test()
-            out_t = self.output.detach().cpu()
-            out_img = tensor2img([out_t], rgb2bgr=rgb2bgr)
-            gt_t = self.gt.detach().cpu() if hasattr(self, 'gt') else None
-            if save_img:
-                self._save_official(out_img, img_name, dataset_name, current_iter)
-            if gt_t is not None:
-                gt_img = tensor2img([gt_t], rgb2bgr=rgb2bgr)
-                for name, m_opt in metrics_opt.items():
-                    self.metric_results[name] += self._metric(m_opt, out_img, gt_img, out_t, gt_t, use_image)
-                del self.gt
-            del self.lq, self.output
-            count += 1
-            if pbar:
-                pbar.update(1)
-                pbar.set_description(f'Test {img_name}')
-        if pbar:
-            pbar.close()
-        if metrics_opt and count:
-            for name in self.metric_results:
-                self.metric_results[name] /= count
-                self._update_best_metric_result(dataset_name, name, self.metric_results[name], current_iter)
-            self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+    def _image_metrics(self, metrics_opt, output, gt):
+        """Official metrics: on uint8 images with ``use_image`` (default), else on the raw tensors."""
+        use_image = self.opt['val'].get('use_image', True)
+        out_img, gt_img = self._result_image(output), self._result_image(gt)
+        scores = {}
+        for name, m_opt in metrics_opt.items():
+            m_opt = deepcopy(dict(m_opt))
+            mtype = m_opt.pop('type')
+            fn = OFFICIAL_METRICS.get(mtype)
+            if fn is None:
+                scores[name] = calculate_metric({'img': out_img, 'img2': gt_img}, dict(m_opt, type=mtype))
+            else:
+                scores[name] = fn(out_img, gt_img, **m_opt) if use_image else fn(output, gt, **m_opt)
+        return scores
 
-    def _save_official(self, img, img_name, dataset_name, current_iter):
+    def _save_result(self, img, img_name, dataset_name, current_iter):
         if self.opt['is_train']:
             path = osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{current_iter}.png')
         else:

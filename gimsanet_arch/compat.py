@@ -184,6 +184,7 @@ def shim_paired_dataset_flip_keys():
         original(self, opt)
 
     __init__._gimsanet_patched = True
+    __init__.__wrapped__ = original
     PairedImageDataset.__init__ = __init__
     return True
 

@@ -1,4 +1,5 @@
 """Each compatibility shim is either needed on this stack (the unpatched code fails) or skipped."""
+import copy
 import os
 import subprocess
 import sys
@@ -124,3 +125,43 @@ def test_atomic_save_keeps_previous_file(tmp_path, monkeypatch):
         base_model.torch.save({'a': torch.zeros(2), 'b': Unpicklable()}, path)
     assert torch.equal(torch.load(path)['a'], torch.ones(2))
     assert [p.name for p in tmp_path.iterdir()] == ['net.pth']  # no temp file left behind
+
+
+def _paired_folders(tmp_path):
+    import cv2
+    for sub in ('lq', 'gt'):
+        (tmp_path / sub).mkdir()
+        cv2.imwrite(str(tmp_path / sub / 'a.png'), np.full((20, 20, 3), 128, np.uint8))
+    return {'name': 'p', 'phase': 'train', 'dataroot_lq': str(tmp_path / 'lq'), 'dataroot_gt': str(tmp_path / 'gt'),
+            'io_backend': {'type': 'disk'}, 'gt_size': 16, 'scale': 1, 'use_flip': True, 'use_rot': True}
+
+
+def test_paired_dataset_accepts_nafnet_use_flip(tmp_path):
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+    opt = _paired_folders(tmp_path)
+    unpatched = PairedImageDataset.__new__(PairedImageDataset)
+    PairedImageDataset.__init__.__wrapped__(unpatched, copy.deepcopy(opt))  # basicsr pops io_backend.type
+    with pytest.raises(KeyError, match='use_hflip'):
+        unpatched[0]  # basicsr 1.4.2 reads opt['use_hflip'] only
+    assert PairedImageDataset(copy.deepcopy(opt))[0]['lq'].shape == (3, 16, 16)
+
+
+def test_model_to_device_shim_needed_for_cpu_ddp():
+    if torch.cuda.is_available():
+        pytest.skip('CUDA machine')
+    import socket
+    import torch.distributed as dist
+    from basicsr.models.base_model import BaseModel
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=0, world_size=1)
+    try:
+        model = BaseModel({'num_gpu': 0, 'is_train': True, 'dist': True})
+        with pytest.raises((RuntimeError, AssertionError, ValueError)):
+            compat.ORIGINALS['model_to_device'](model, torch.nn.Conv2d(1, 1, 1))  # CUDA device_ids
+        wrapped = model.model_to_device(torch.nn.Conv2d(1, 1, 1))
+        assert isinstance(wrapped, torch.nn.parallel.DistributedDataParallel)
+        assert wrapped.broadcast_buffers is False
+    finally:
+        dist.destroy_process_group()

@@ -101,3 +101,23 @@ def test_loss_falls_over_a_short_run(tmp_path):
     losses = [float(v) for v in re.findall(r'l_pix: ([0-9.e+-]+)', result.stdout + result.stderr)]
     assert len(losses) == 40
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+def test_several_validation_sets_are_logged_by_name(tmp_path):
+    from tiny_data import write_folder
+    write_folder(tmp_path / 'datasets' / 'tiny' / 'train', 2, 32)
+    write_folder(tmp_path / 'datasets' / 'tiny' / 'val', 1, 24)
+    opt = yaml.safe_load(open(TINY))
+    opt['name'] = 'tiny_multi_val'
+    opt['datasets']['val_2'] = dict(opt['datasets']['val'], name='TinyVal_sigma50', sigma_test=50)
+    opt['train']['total_iter'] = 3
+    path = tmp_path / 'multi.yml'
+    path.write_text(yaml.safe_dump(opt, sort_keys=False))
+    result = run_basicsr(['train', '-opt', str(path)], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    noisy = {name: float(v) for name, v in
+             re.findall(r'Validation (\S+) noisy input \(before denoising\): psnr: ([0-9.]+)', log)}
+    assert set(noisy) == {'TinyVal', 'TinyVal_sigma50'}
+    assert noisy['TinyVal_sigma50'] < noisy['TinyVal'] - 4  # sigma 50 vs 25: about 6 dB noisier
+    assert 'Validation TinyVal\n' in log and 'Validation TinyVal_sigma50\n' in log

@@ -32,6 +32,34 @@ def add_test_noise(img, sigma, seed=0, channel_order='rgb'):
     return (img.astype(np.float64) + noise).astype(np.float32)
 
 
+def keras_rotate(img, theta):
+    """Rotate an HxWxC float image by ``theta`` degrees the way Keras' ``ImageDataGenerator``
+    (``rotation_range``) does: ``scipy.ndimage.affine_transform`` per channel, bilinear
+    (``order=1``), ``mode='nearest'`` (edge replicate), about the true pixel centre.
+
+    This is Keras 2.9-2.15 ``keras/preprocessing/image.py`` (and Keras 3's legacy copy):
+    ``transform_matrix_offset_center`` uses ``o = size / 2 - 0.5`` and, for channels-last
+    images (``col_axis > row_axis``), the matrix is conjugated by the x/y swap, so in (row, col)
+    coordinates input = [[cos, sin], [-sin, cos]] @ (output - c) + c with c = (W/2 - 0.5,
+    H/2 - 0.5) (Keras' swapped centre, the same for the square training patches). A positive
+    theta of 90 equals ``np.rot90(img, 1)``. keras_preprocessing <= 1.1.2 (TF <= 2.8) centred
+    at ``size / 2 + 0.5`` instead (one pixel off) and did not swap; that variant is not
+    reproduced. The output keeps the input dtype (float32 in Keras as well).
+    """
+    from scipy import ndimage
+    if theta == 0:  # Keras skips the transform for theta == 0
+        return img
+    h, w = img.shape[:2]
+    rad = np.deg2rad(theta)
+    cos, sin = np.cos(rad), np.sin(rad)
+    matrix = np.array([[cos, sin], [-sin, cos]])
+    centre = np.array([w / 2 - 0.5, h / 2 - 0.5])
+    offset = centre - matrix @ centre
+    channels = [ndimage.affine_transform(img[:, :, c], matrix, offset, order=1, mode='nearest', cval=0.)
+                for c in range(img.shape[2])]
+    return np.stack(channels, axis=2)
+
+
 @DATASET_REGISTRY.register()
 class GaussianNoiseDataset(data.Dataset):
     """Clean images + additive white Gaussian noise, for blind or non-blind AWGN denoising.
@@ -49,6 +77,12 @@ class GaussianNoiseDataset(data.Dataset):
             gt_size (int): random crop size; pad_small (bool): reflect-pad smaller images instead
                 of failing.
             use_hflip, use_rot (bool): the eight flips/rotations.
+            rotation_range (float): Keras ``ImageDataGenerator(rotation_range=...)``. After the
+                crop and flips, rotate the clean patch by theta ~ U(-rotation_range,
+                rotation_range) degrees about its centre, bilinear, edge-replicate fill (see
+                ``keras_rotate``); the noise is added afterwards, so ``gt`` is the rotated
+                (slightly blurred) patch and ``lq - gt`` is pure noise. The official GIMSANet
+                recipe uses 30. Default 0: off, no random number drawn (samples unchanged).
             clip_noisy (bool): clip the noisy input to [0, 1]. Default False (as published).
         Validation/test (``phase: val`` / ``test``):
             sigma_test (float): noise level; noise_seed (int, default 0) and noise_channel_order
@@ -91,6 +125,10 @@ class GaussianNoiseDataset(data.Dataset):
             self.sigma_range = [float(s) for s in np.atleast_1d(sigma_range)]
             if self.sigma_type == 'random' and len(self.sigma_range) != 2:
                 raise ValueError(f'sigma_type random needs sigma_range [lo, hi], got {sigma_range}')
+            self.rotation_range = float(opt.get('rotation_range', 0) or 0)
+            if not np.isfinite(self.rotation_range) or self.rotation_range < 0:
+                raise ValueError(f'datasets.{opt.get("name")}: rotation_range must be >= 0 degrees, '
+                                 f'got {opt.get("rotation_range")}')
         else:
             if opt.get('sigma_test') is None:
                 raise ValueError(f'datasets.{opt.get("name")}: sigma_test is required for validation/test')
@@ -143,6 +181,9 @@ class GaussianNoiseDataset(data.Dataset):
             img_gt = augment(np.ascontiguousarray(img_gt), self.opt.get('use_hflip', False),
                              self.opt.get('use_rot', False))
             img_gt = np.ascontiguousarray(img_gt).reshape(img_gt.shape[0], img_gt.shape[1], -1)
+            if self.rotation_range:
+                theta = np.random.uniform(-self.rotation_range, self.rotation_range)  # as Keras draws it
+                img_gt = keras_rotate(img_gt, theta)
             sigma = self._draw_sigma()
             noise = np.random.standard_normal(img_gt.shape).astype(np.float32) * np.float32(sigma / 255.)
             img_lq = img_gt + noise

@@ -165,3 +165,129 @@ def test_lmdb_read_in_parent_then_in_dataloader_workers(folders, tmp_path):
     batches = list(loader)
     assert len(batches) == 2 and torch.equal(batches[0]['lq'][0], first)
     assert torch.equal(ds[1]['gt'], batches[1]['gt'][0])  # the parent reads again after the fork
+
+
+# ----------------------------------------------------------------------------- rotation_range (Keras)
+def _keras_apply_rotation(x, theta):
+    """Keras 2.9-2.15 ``keras/preprocessing/image.py`` ``apply_affine_transform(x, theta)`` for a
+    channels-last image (row_axis=0, col_axis=1, channel_axis=2), transcribed literally:
+    rotation matrix, ``transform_matrix_offset_center`` (o = size/2 - 0.5), the x/y swap, then
+    scipy.ndimage.affine_transform per channel with order=1, mode='nearest', cval=0."""
+    from scipy import ndimage
+    row_axis, col_axis, channel_axis = 0, 1, 2
+    theta = np.deg2rad(theta)
+    transform_matrix = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
+    h, w = x.shape[row_axis], x.shape[col_axis]
+    o_x, o_y = float(h) / 2 - 0.5, float(w) / 2 - 0.5
+    offset_matrix = np.array([[1, 0, o_x], [0, 1, o_y], [0, 0, 1]])
+    reset_matrix = np.array([[1, 0, -o_x], [0, 1, -o_y], [0, 0, 1]])
+    transform_matrix = np.dot(np.dot(offset_matrix, transform_matrix), reset_matrix)
+    x = np.rollaxis(x, channel_axis, 0)
+    if col_axis > row_axis:
+        transform_matrix[:, [0, 1]] = transform_matrix[:, [1, 0]]
+        transform_matrix[[0, 1]] = transform_matrix[[1, 0]]
+    channel_images = [ndimage.affine_transform(x_channel, transform_matrix[:2, :2], transform_matrix[:2, 2], order=1,
+                                               mode='nearest', cval=0.) for x_channel in x]
+    x = np.stack(channel_images, axis=0)
+    return np.rollaxis(x, 0, channel_axis + 1)
+
+
+@pytest.mark.parametrize('channels', [3, 1])
+def test_keras_rotate_matches_keras_apply_affine_transform(channels):
+    from gimsanet_arch.data.gaussian_noise_dataset import keras_rotate
+    patch = np.random.default_rng(3).random((30, 30, channels), dtype=np.float32)
+    for theta in (-30., -17.3, -0.4, 1e-3, 7.5, 22.2, 30.):
+        got = keras_rotate(patch, theta)
+        assert got.shape == patch.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, _keras_apply_rotation(patch, theta), rtol=0, atol=1e-6)
+    assert keras_rotate(patch, 0.) is patch  # Keras skips theta == 0
+    rect = np.random.default_rng(4).random((12, 17, channels), dtype=np.float32)  # Keras swaps the centre
+    np.testing.assert_allclose(keras_rotate(rect, 13.), _keras_apply_rotation(rect, 13.), rtol=0, atol=1e-6)
+
+
+def test_keras_rotate_is_about_the_true_centre():
+    """With the centre at size/2 - 0.5 a quarter turn maps the pixel grid onto itself (the older
+    keras_preprocessing centre, size/2 + 0.5, would shift it by a pixel); +90 degrees is np.rot90."""
+    from gimsanet_arch.data.gaussian_noise_dataset import keras_rotate
+    patch = np.random.default_rng(5).random((30, 30, 3), dtype=np.float32)
+    np.testing.assert_allclose(keras_rotate(patch, 90.), np.rot90(patch, 1), atol=1e-6)
+    np.testing.assert_allclose(keras_rotate(patch, -90.), np.rot90(patch, -1), atol=1e-6)
+    flat = np.full((30, 30, 1), 0.25, np.float32)  # nearest fill: a constant patch stays constant
+    np.testing.assert_allclose(keras_rotate(flat, 30.), flat, atol=1e-7)
+
+
+def _train_opt(root, **kw):
+    return dict({'name': 't', 'phase': 'train', 'dataroot_gt': str(root), 'in_ch': 3, 'gt_size': 16,
+                 'sigma_type': 'constant', 'sigma_range': 25}, **kw)
+
+
+@pytest.mark.parametrize('in_ch', [3, 1])
+def test_rotation_range_rotates_the_clean_crop_then_adds_noise(folders, in_ch):
+    from gimsanet_arch.data.gaussian_noise_dataset import keras_rotate
+    root, imgs = folders
+    sub = 'color' if in_ch == 3 else 'gray'
+    ds = GaussianNoiseDataset(_train_opt(root / sub, in_ch=in_ch, rotation_range=30))
+    full = imgs['a'][:, :, ::-1] if in_ch == 3 else imgs['a'][:, :, :1]
+    full = full.astype(np.float32) / 255.
+    for seed in range(5):
+        np.random.seed(seed)
+        sample = ds[0]
+        # replay the draws: crop position, then theta (Keras: uniform(-r, r)), then the noise
+        np.random.seed(seed)
+        top, left = np.random.randint(0, 20 - 16 + 1), np.random.randint(0, 26 - 16 + 1)
+        theta = np.random.uniform(-30, 30)
+        assert -30 <= theta <= 30
+        noise = np.random.standard_normal((16, 16, in_ch)).astype(np.float32) * np.float32(25 / 255.)
+        crop = np.ascontiguousarray(full[top:top + 16, left:left + 16])
+        expected_gt = keras_rotate(crop, theta)
+        gt = sample['gt'].numpy().transpose(1, 2, 0)
+        assert gt.shape == (16, 16, in_ch)
+        np.testing.assert_allclose(gt, expected_gt, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(gt, _keras_apply_rotation(crop, theta), rtol=0, atol=1e-6)
+        assert not np.allclose(gt, crop, atol=1e-3)  # it did rotate
+        # the noise comes after the rotation: lq - gt is exactly the drawn (unrotated) noise
+        np.testing.assert_allclose((sample['lq'] - sample['gt']).numpy().transpose(1, 2, 0), noise, rtol=0, atol=1e-6)
+
+
+def test_rotation_angles_stay_in_range(folders, monkeypatch):
+    import gimsanet_arch.data.gaussian_noise_dataset as module
+    root, _ = folders
+    angles = []
+    original = module.keras_rotate
+    monkeypatch.setattr(module, 'keras_rotate', lambda img, theta: angles.append(theta) or original(img, theta))
+    ds = GaussianNoiseDataset(_train_opt(root / 'color', rotation_range=12.5, use_hflip=True, use_rot=True))
+    np.random.seed(0)
+    for i in range(200):
+        ds[i % 2]
+    assert len(angles) == 200 and all(-12.5 <= a <= 12.5 for a in angles)
+    assert min(angles) < -10 and max(angles) > 10  # spread over the whole range
+
+
+def test_rotation_range_zero_changes_nothing(folders):
+    root, imgs = folders
+    opt = _train_opt(root / 'color', sigma_type='random', sigma_range=[1, 61], sigma_integer=True,
+                     use_hflip=True, use_rot=True)
+    import random
+    samples = []
+    for extra in ({}, {'rotation_range': 0}, {'rotation_range': None}):
+        np.random.seed(7)
+        random.seed(7)
+        ds = GaussianNoiseDataset(dict(opt, **extra))
+        samples.append([ds[i % 2] for i in range(6)])
+    for a, b in zip(samples[0], samples[1] + samples[2]):
+        assert torch.equal(a['lq'], b['lq']) and torch.equal(a['gt'], b['gt'])
+        assert float(a['sigma']) == float(b['sigma'])
+    # and the clean target is the bare crop, not resampled
+    np.random.seed(3)
+    gt = GaussianNoiseDataset(_train_opt(root / 'color', rotation_range=0))[0]['gt'].numpy().transpose(1, 2, 0)
+    np.random.seed(3)
+    top, left = np.random.randint(0, 5), np.random.randint(0, 11)
+    np.testing.assert_array_equal(gt, imgs['a'][top:top + 16, left:left + 16, ::-1].astype(np.float32) / 255.)
+
+
+def test_rotation_range_only_in_training_and_validated(folders):
+    root, _ = folders
+    with pytest.raises(ValueError, match='rotation_range must be >= 0'):
+        GaussianNoiseDataset(_train_opt(root / 'color', rotation_range=-5))
+    val = _val(root / 'color', rotation_range=30)[0]
+    assert torch.equal(val['gt'], _val(root / 'color')[0]['gt'])

@@ -5,5 +5,5 @@ from gimsanet_arch import compat as _compat
 
 _compat.apply()
 
-from gimsanet_arch import archs, data, losses, models  # noqa: E402,F401  (registers classes)
+from gimsanet_arch import archs, data, losses, metrics, models  # noqa: E402,F401  (registers classes)
 from gimsanet_arch.version import __version__  # noqa: E402,F401

@@ -36,7 +36,7 @@ from basicsr.losses import build_loss
 from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
-from basicsr.utils.registry import MODEL_REGISTRY
+from basicsr.utils.registry import METRIC_REGISTRY, MODEL_REGISTRY
 from gimsanet_arch.models.lr_scheduler import build_scheduler
 
 LOSS_LOG_NAMES = {'pixel_opt': 'l_pix', 'grad_opt': 'l_grad', 'gradient_opt': 'l_grad', 'perceptual_opt': 'l_percep',
@@ -108,6 +108,15 @@ def _blend_window(h, w, overlap, device, dtype):
         return r
 
     return (ramp(h)[:, None] * ramp(w)[None, :])[None, None]
+
+
+def _wants_float(metric_opt):
+    return getattr(METRIC_REGISTRY.get(metric_opt['type']), 'float_input', False)
+
+
+def _float_hwc(tensor):
+    """1xCxHxW tensor -> HxWxC float32 array, values untouched (RGB order, as the network sees it)."""
+    return tensor[0].float().numpy().transpose(1, 2, 0)
 
 
 @MODEL_REGISTRY.register()
@@ -374,13 +383,17 @@ class DenoiseModel(SRModel):
 
     # hooks of the validation loop (the official Restormer/NAFNet model types override them)
     def _result_image(self, tensor):
-        """Network output (1xCxHxW, [0, 1]) -> the uint8 image that is saved and scored."""
-        return tensor2img([tensor])
+        """Network output (1xCxHxW, [0, 1]) -> the uint8 image that is saved and scored.
+        (A clone: ``tensor2img`` clamps its input in place, which would clip the float metrics' data.)"""
+        return tensor2img([tensor.clone()])
 
     def _image_metrics(self, metrics_opt, output, gt):
-        """``{metric name: value}`` for one image; BasicSR's metrics on uint8 images."""
+        """``{metric name: value}`` for one image: BasicSR's metrics on uint8 images; metrics marked
+        ``float_input`` (``calculate_psnr_float``, ...) on the unclipped float output."""
         data = {'img': self._result_image(output), 'img2': self._result_image(gt)}
-        return {name: calculate_metric(data, m_opt) for name, m_opt in metrics_opt.items()}
+        float_data = {'img': _float_hwc(output), 'img2': _float_hwc(gt)}
+        return {name: calculate_metric(float_data if _wants_float(m_opt) else data, m_opt)
+                for name, m_opt in metrics_opt.items()}
 
     def _log_validation_metric_values(self, current_iter, dataset_name, tb_logger):
         super()._log_validation_metric_values(current_iter, dataset_name, tb_logger)

@@ -151,6 +151,8 @@ class _OfficialValidation:
             path['param_key_g'] = path['param_key']
 
     def _result_image(self, tensor):
+        # no clone, on purpose: the official tensor2img clamps in place, so their use_image: false
+        # metrics see the clamped output; _image_metrics below relies on the same order
         return tensor2img([tensor], rgb2bgr=self.opt['val'].get('rgb2bgr', True))
 
     def _image_metrics(self, metrics_opt, output, gt):

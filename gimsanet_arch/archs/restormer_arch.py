@@ -41,17 +41,22 @@ def _channels_first(x, h, w):
     return x.reshape(b, h, w, c).permute(0, 3, 1, 2)
 
 
+def _channel_shape(normalized_shape):
+    """``normalized_shape`` as a one-entry ``torch.Size`` (both layer norms work over channels only)."""
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (normalized_shape, )
+    normalized_shape = torch.Size(normalized_shape)
+    if len(normalized_shape) != 1:
+        raise ValueError(f'normalized_shape must have one entry, got {tuple(normalized_shape)}')
+    return normalized_shape
+
+
 class BiasFree_LayerNorm(nn.Module):
     """Scale-only layer norm over the last dim: ``x / sqrt(var(x) + eps) * weight`` (mean kept)."""
 
     def __init__(self, normalized_shape):
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape, )
-        normalized_shape = torch.Size(normalized_shape)
-        if len(normalized_shape) != 1:
-            raise ValueError(f'normalized_shape must have one entry, got {tuple(normalized_shape)}')
-        self.normalized_shape = normalized_shape
+        self.normalized_shape = normalized_shape = _channel_shape(normalized_shape)
         self.weight = nn.Parameter(torch.ones(normalized_shape))
 
     def forward(self, x):
@@ -64,12 +69,7 @@ class WithBias_LayerNorm(nn.Module):
 
     def __init__(self, normalized_shape):
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape, )
-        normalized_shape = torch.Size(normalized_shape)
-        if len(normalized_shape) != 1:
-            raise ValueError(f'normalized_shape must have one entry, got {tuple(normalized_shape)}')
-        self.normalized_shape = normalized_shape
+        self.normalized_shape = normalized_shape = _channel_shape(normalized_shape)
         self.weight = nn.Parameter(torch.ones(normalized_shape))
         self.bias = nn.Parameter(torch.zeros(normalized_shape))
 

@@ -79,7 +79,7 @@ def _single_process_psnr(root, params_ema):
     from basicsr.utils import tensor2img
     from gimsanet_arch.archs.gimsanet_arch import GIMSANet
     from gimsanet_arch.data.gaussian_noise_dataset import GaussianNoiseDataset
-    from gimsanet_arch.models.denoise_model import pad_to_multiple
+    from gimsanet_arch.inference.engine import forward_padded
     net = GIMSANet(in_channels=3, num_feat=8)
     net.load_state_dict(params_ema)
     net.eval()
@@ -87,7 +87,7 @@ def _single_process_psnr(root, params_ema):
                                  'io_backend': {'type': 'disk'}, 'in_ch': 3, 'sigma_test': 25})[0]
     lq = data['lq'][None]
     with torch.no_grad():
-        out = net(pad_to_multiple(lq, getattr(net, 'pad_multiple', 1)))[..., :lq.shape[-2], :lq.shape[-1]]
+        out = forward_padded(net, lq)
     return calculate_psnr(tensor2img([out]), tensor2img([data['gt'][None]]), crop_border=0)
 
 

@@ -29,7 +29,6 @@ from os import path as osp
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from basicsr.losses import build_loss
@@ -37,77 +36,11 @@ from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import METRIC_REGISTRY, MODEL_REGISTRY
+from gimsanet_arch.inference import engine
 from gimsanet_arch.models.lr_scheduler import build_scheduler
 
 LOSS_LOG_NAMES = {'pixel_opt': 'l_pix', 'grad_opt': 'l_grad', 'gradient_opt': 'l_grad', 'perceptual_opt': 'l_percep',
                   'psnr_opt': 'l_psnr'}
-
-
-def bf16_supported(device):
-    """Whether this device runs bf16 natively (CPU: AVX512-BF16/AMX; GPU: Ampere or newer)."""
-    if device.type == 'cuda':
-        return torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def pad_to_multiple(img, multiple):
-    """Reflect-pad an NCHW tensor at the bottom/right to a multiple of ``multiple``."""
-    h, w = img.shape[-2:]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    if pad_h == 0 and pad_w == 0:
-        return img
-    mode = 'reflect' if pad_h < h and pad_w < w else 'replicate'
-    return F.pad(img, (0, pad_w, 0, pad_h), mode=mode)
-
-
-def _tile_starts(length, tile, stride):
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, stride))
-    starts.append(length - tile)
-    return starts
-
-
-def tiled_forward(net, img, tile, overlap, multiple=1):
-    """Run ``net`` on overlapping ``tile`` x ``tile`` windows and blend them.
-
-    Overlaps are averaged with a separable ramp weight, so tile borders leave no seams; only one
-    tile is on the device's working memory at a time.
-    """
-    _, _, h, w = img.shape
-    tile = min(tile, max(h, w))
-    stride = max(tile - overlap, 1)
-    out, weight = None, torch.zeros(1, 1, h, w, dtype=img.dtype, device=img.device)
-    ramp_cache = {}
-    for top in _tile_starts(h, tile, stride):
-        for left in _tile_starts(w, tile, stride):
-            patch = img[..., top:top + tile, left:left + tile]
-            ph, pw = patch.shape[-2:]
-            result = net(pad_to_multiple(patch, multiple))[..., :ph, :pw]
-            if out is None:
-                out = torch.zeros(img.shape[0], result.shape[1], h, w, dtype=result.dtype, device=img.device)
-            key = (ph, pw)
-            if key not in ramp_cache:
-                ramp_cache[key] = _blend_window(ph, pw, overlap, img.device, result.dtype)
-            win = ramp_cache[key]
-            out[..., top:top + ph, left:left + pw] += result * win
-            weight[..., top:top + ph, left:left + pw] += win
-    return out / weight
-
-
-def _blend_window(h, w, overlap, device, dtype):
-    def ramp(n):
-        r = torch.ones(n, device=device, dtype=dtype)
-        k = min(overlap, n // 2)
-        if k > 0:
-            edge = torch.arange(1, k + 1, device=device, dtype=dtype) / (k + 1)
-            r[:k], r[n - k:] = edge, edge.flip(0)
-        return r
-
-    return (ramp(h)[:, None] * ramp(w)[None, :])[None, None]
 
 
 def _wants_float(metric_opt):
@@ -163,7 +96,7 @@ class DenoiseModel(SRModel):
         if self.accum_steps < 1:
             raise ValueError(f'train.accum_steps must be >= 1, got {self.accum_steps}')
         bf16 = train_opt.get('bf16', False)
-        self.use_bf16 = bf16_supported(self.device) if bf16 == 'auto' else bool(bf16)
+        self.use_bf16 = engine.bf16_supported(self.device) if bf16 == 'auto' else bool(bf16)
         logger.info(f'bf16 autocast in training forward: {self.use_bf16}')
         self.max_nonfinite = int(train_opt.get('max_nonfinite_steps', 5))
         self.nonfinite_in_a_row = 0
@@ -324,14 +257,8 @@ class DenoiseModel(SRModel):
         was_training = net.training
         net.eval()
         val_opt = self.opt.get('val') or {}
-        multiple = self._pad_multiple()
-        with torch.no_grad():
-            tile = val_opt.get('tile')
-            if tile:
-                self.output = tiled_forward(net, self.lq, int(tile), int(val_opt.get('tile_overlap', 32)), multiple)
-            else:
-                h, w = self.lq.shape[-2:]
-                self.output = net(pad_to_multiple(self.lq, multiple))[..., :h, :w]
+        self.output = engine.run(net, self.lq, self._pad_multiple(), tile=val_opt.get('tile'),
+                                 overlap=int(val_opt.get('tile_overlap', 32)))
         if was_training:
             net.train()
 

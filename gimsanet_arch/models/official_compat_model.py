@@ -42,6 +42,7 @@ from basicsr.metrics import calculate_metric
 from basicsr.metrics.metric_util import reorder_image, to_y_channel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
+from gimsanet_arch.inference import engine
 from gimsanet_arch.models.denoise_model import DenoiseModel
 
 
@@ -229,19 +230,12 @@ class ImageRestorationModel(_OfficialValidation, DenoiseModel):
             pos += step
         return starts
 
-    def _forward_batches(self, net, batch):
+    def _forward(self, net, batch):
+        """The network on ``batch`` in chunks of ``val.max_minibatch``, padded to the multiple."""
         val_opt = self.opt.get('val') or {}
-        m = int(val_opt.get('max_minibatch', batch.shape[0]) or batch.shape[0])
+        chunk = int(val_opt.get('max_minibatch', batch.shape[0]) or batch.shape[0])
         multiple = self._pad_multiple()
-        outs = []
-        for i in range(0, batch.shape[0], m):
-            part = batch[i:i + m]
-            h, w = part.shape[-2:]
-            pred = net(_pad(part, multiple))
-            if isinstance(pred, (list, tuple)):
-                pred = pred[-1]
-            outs.append(pred[..., :h, :w])
-        return torch.cat(outs, dim=0)
+        return torch.cat([engine.forward_padded(net, part, multiple) for part in batch.split(chunk)], dim=0)
 
     def test(self):
         net = self._inference_net()
@@ -254,23 +248,13 @@ class ImageRestorationModel(_OfficialValidation, DenoiseModel):
                 if b != 1:
                     raise ValueError('val.grids needs batch size 1')
                 ch, cw = self._grid_crop_size(h, w)
-                idx = [(i, j) for i in self._grid_starts(h, ch) for j in self._grid_starts(w, cw)]
-                crops = torch.cat([self.lq[..., i:i + ch, j:j + cw] for i, j in idx], dim=0)
-                outs = self._forward_batches(net, crops)
-                out = torch.zeros(1, outs.shape[1], h, w, dtype=outs.dtype, device=outs.device)
-                count = torch.zeros(1, 1, h, w, dtype=outs.dtype, device=outs.device)
-                for k, (i, j) in enumerate(idx):
-                    out[..., i:i + ch, j:j + cw] += outs[k:k + 1]
-                    count[..., i:i + ch, j:j + cw] += 1
-                self.output = out / count
+                # the official grids(): all crops in batches of max_minibatch, overlaps averaged uniformly
+                starts = (self._grid_starts(h, ch), self._grid_starts(w, cw))
+                self.output = engine.tiled_forward(
+                    lambda crops: engine.forward_padded(net, crops, self._pad_multiple()), self.lq, (ch, cw),
+                    blend='uniform', starts=starts,
+                    batch_size=int(val_opt.get('max_minibatch') or len(starts[0]) * len(starts[1])))
             else:
-                self.output = self._forward_batches(net, self.lq)
+                self.output = self._forward(net, self.lq)
         if was_training:
             net.train()
-
-
-def _pad(img, multiple):
-    if multiple <= 1:
-        return img
-    from gimsanet_arch.models.denoise_model import pad_to_multiple
-    return pad_to_multiple(img, multiple)

@@ -1,5 +1,5 @@
-"""DenoiseModel behaviour: loss sums, accumulation, schedules, bf16, non-finite steps, validation
-padding and tiling."""
+"""DenoiseModel behaviour: loss sums, accumulation, schedules, bf16, non-finite steps, tiled
+validation (the padding/tiling engine itself: tests/inference/test_engine.py)."""
 import copy
 import math
 
@@ -8,7 +8,7 @@ import torch
 
 import gimsanet_arch  # noqa: F401  (first: spawned DDP workers import this module without conftest)
 from basicsr.models import build_model
-from gimsanet_arch.models.denoise_model import pad_to_multiple, tiled_forward
+from gimsanet_arch.inference import engine
 from gimsanet_arch.models.lr_scheduler import CosineAnnealingRestartCyclicLR
 
 
@@ -121,24 +121,13 @@ def test_nafnet_true_cosine_schedule_from_options():
     assert lrs[0] == pytest.approx(1e-3) and lrs[4] == pytest.approx(1e-7)
 
 
-def test_padding_and_tiles():
-    img = torch.rand(1, 1, 13, 18)
-    padded = pad_to_multiple(img, 8)
-    assert padded.shape[-2:] == (16, 24) and torch.equal(padded[..., :13, :18], img)
-    pointwise = torch.nn.Conv2d(1, 1, 1)  # no spatial context: tiles must reproduce the full result
-    with torch.no_grad():
-        full = pointwise(img)
-        tiled = tiled_forward(pointwise, img, tile=8, overlap=3, multiple=4)
-    torch.testing.assert_close(tiled, full)
-
-
 def test_tiled_validation_is_close_to_full_for_a_real_network():
     model = make_model()
     net = model.net_g.eval()
     img = torch.rand(1, 1, 40, 36)
     with torch.no_grad():
         full = net(img)
-        tiled = tiled_forward(net, img, tile=24, overlap=12)
+    tiled = engine.run(net, img, tile=24, overlap=12)
     assert tiled.shape == full.shape
     assert (tiled - full).abs().mean() < 0.1 * (full - img).abs().mean() + 1e-3
 

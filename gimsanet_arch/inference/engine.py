@@ -1,0 +1,197 @@
+"""Pad, tile, self-ensemble and run a network over an NCHW image tensor.
+
+Everything here works on tensors of any size and never holds more than one batch of tiles on the
+compute device: the image and the blended output stay where the input lives (usually the CPU), so
+the device memory a tiled run needs is set by the tile, not by the image.
+"""
+import contextlib
+
+import torch
+from torch.nn import functional as F
+
+
+def pad_to_multiple(img, multiple):
+    """Reflect-pad an NCHW tensor at the bottom/right up to a multiple of ``multiple`` (replicate
+    where the image is too small to reflect)."""
+    h, w = img.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return img
+    mode = 'reflect' if pad_h < h and pad_w < w else 'replicate'
+    return F.pad(img, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def forward_padded(net, img, multiple=1):
+    """``net`` on ``img`` padded to ``multiple`` and cropped back; a list/tuple output (multi-stage
+    nets) gives its last element."""
+    h, w = img.shape[-2:]
+    out = net(pad_to_multiple(img, multiple) if multiple > 1 else img)
+    if isinstance(out, (list, tuple)):
+        out = out[-1]
+    return out[..., :h, :w]
+
+
+# ------------------------------------------------------------------------------------ self-ensemble
+def _transform(x, k):
+    """The k-th of the 8 dihedral transforms (k = 4 * flip + rotations)."""
+    if k >= 4:
+        x = x.flip(-1)
+    return torch.rot90(x, k % 4, dims=(-2, -1))
+
+
+def _inverse(x, k):
+    x = torch.rot90(x, -(k % 4), dims=(-2, -1))
+    return x.flip(-1) if k >= 4 else x
+
+
+def self_ensemble(forward, img):
+    """Mean of ``forward`` over the 8 flips/rotations of ``img``, each mapped back (x8 ensemble)."""
+    total = None
+    for k in range(8):
+        out = _inverse(forward(_transform(img, k)), k)
+        total = out if total is None else total + out
+    return total / 8
+
+
+# ------------------------------------------------------------------------------------ tiling
+def tile_starts(length, tile, overlap):
+    """Start offsets of windows of ``tile`` pixels covering ``length`` with at least ``overlap``
+    pixels shared between neighbours; the last window ends at the border."""
+    if length <= tile:
+        return [0]
+    stride = max(tile - overlap, 1)
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+def edge_weights(n, overlap, lead_inside, trail_inside):
+    """1-D blend weights of a window of ``n`` pixels. On a side shared with a neighbour
+    (``*_inside``) the weight is 0 over a margin of ``overlap // 4`` pixels, where the window's own
+    border (zero or reflect padding) changes the output, then ramps linearly to 1; sides on the
+    image border keep weight 1. Two neighbours' weights sum to 1 across an overlap of ``overlap``,
+    and a network whose receptive-field radius is at most ``overlap // 4`` gives exactly the
+    whole-image output."""
+    weights = torch.ones(n, dtype=torch.float64)
+    margin = min(overlap // 4, max(n // 2 - 1, 0))
+    band = max(min(overlap, n // 2) - 2 * margin, 0)
+    edge = torch.cat([torch.zeros(margin, dtype=torch.float64),
+                      torch.arange(1, band + 1, dtype=torch.float64) / (band + 1)])
+    if overlap > 0 and lead_inside:
+        weights[:edge.numel()] = edge
+    if overlap > 0 and trail_inside:
+        weights[n - edge.numel():] = torch.minimum(weights[n - edge.numel():], edge.flip(0))
+    return weights
+
+
+def blend_window(h, w, overlap, inside=(False, False, False, False)):
+    """2-D weights of one window; ``inside`` says which of (top, bottom, left, right) border a
+    neighbouring window rather than the image edge."""
+    top, bottom, left, right = inside
+    return (edge_weights(h, overlap, top, bottom)[:, None] * edge_weights(w, overlap, left, right)[None, :]).float()
+
+
+def tiled_forward(forward, img, tile, overlap=32, blend='ramp', starts=None, batch_size=1, device=None,
+                  progress=None):
+    """Run ``forward`` on overlapping windows of ``img`` and blend them into one output.
+
+    Args:
+        forward: callable on an NCHW tensor (e.g. ``lambda t: forward_padded(net, t, 8)``).
+        img: NCHW tensor (batch 1 for ``batch_size`` > 1).
+        tile: window size, an int or ``(h, w)``.
+        overlap: pixels shared by neighbours; with ``blend='ramp'`` the output equals the
+            whole-image output wherever the network's receptive-field radius is at most
+            ``overlap // 4`` (see :func:`edge_weights`), and cross-fades beyond that.
+        blend: ``'ramp'`` (see :func:`edge_weights`) or ``'uniform'`` (plain average of the
+            overlaps, as NAFNet's official ``grids()``).
+        starts: ``(row starts, column starts)`` to use instead of :func:`tile_starts`.
+        batch_size: windows forwarded together.
+        device: where ``forward`` runs (default: ``img``'s device); each batch of windows is moved
+            there and its result back, so only one batch is on the device at a time.
+        progress: optional callable ``progress(n)`` called after each batch with its window count.
+    """
+    n, _, h, w = img.shape
+    tile_h, tile_w = (tile, tile) if isinstance(tile, int) else tile
+    tile_h, tile_w = min(tile_h, h), min(tile_w, w)
+    if starts is None:
+        starts = (tile_starts(h, tile_h, overlap), tile_starts(w, tile_w, overlap))
+    boxes = [(top, left) for top in starts[0] for left in starts[1]]
+    if batch_size > 1 and n != 1:
+        raise ValueError('tiled_forward: batch_size > 1 needs a batch of one image')
+    device = torch.device(device) if device is not None else img.device
+    last_top, last_left = starts[0][-1], starts[1][-1]
+    windows = {}
+    out = weight = None
+    for first in range(0, len(boxes), batch_size):
+        chunk = boxes[first:first + batch_size]
+        patches = torch.cat([img[..., t:t + tile_h, l:l + tile_w] for t, l in chunk], dim=0)
+        result = forward(patches.to(device)).to(img.device, torch.float32)
+        if out is None:
+            out = torch.zeros(n, result.shape[1], h, w, dtype=torch.float32, device=img.device)
+            weight = torch.zeros(1, 1, h, w, dtype=torch.float32, device=img.device)
+        for index, (top, left) in enumerate(chunk):
+            inside = (top > 0, top < last_top, left > 0, left < last_left) if blend == 'ramp' else (False,) * 4
+            if inside not in windows:
+                windows[inside] = blend_window(tile_h, tile_w, overlap, inside).to(img.device)
+            window = windows[inside]
+            part = result[index * n:(index + 1) * n]
+            out[..., top:top + tile_h, left:left + tile_w] += part * window
+            weight[..., top:top + tile_h, left:left + tile_w] += window
+        if progress is not None:
+            progress(len(chunk))
+    return out / weight
+
+
+# ------------------------------------------------------------------------------------ one entry point
+def tile_count(height, width, tile, overlap):
+    """How many windows :func:`run` uses for an image (1 without tiling)."""
+    if not tile:
+        return 1
+    return len(tile_starts(height, min(tile, height), overlap)) * len(tile_starts(width, min(tile, width), overlap))
+
+
+def autocast_context(device, dtype):
+    """bf16 autocast on ``device`` when ``dtype`` is ``torch.bfloat16``; otherwise nothing."""
+    if dtype in (None, torch.float32):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+@torch.no_grad()
+def run(net, img, multiple=1, tile=None, overlap=32, ensemble=False, dtype=None, device=None, progress=None):
+    """Denoise ``img`` (NCHW float) with ``net``: the whole pipeline every caller uses.
+
+    Pads to ``multiple`` (and crops back), optionally in overlapping ``tile`` windows blended with
+    a ramp over ``overlap`` pixels, optionally as the mean of the 8 flips/rotations
+    (``ensemble``), under bf16 autocast when ``dtype`` is ``torch.bfloat16``. The network runs on
+    ``device`` (default: the input's); the float32 output is returned on the input's device.
+    Tiled output equals whole-image output wherever the overlap covers the receptive field, and
+    one window covering the image is exactly the whole-image path.
+    """
+    device = torch.device(device) if device is not None else img.device
+
+    def forward(x):
+        with autocast_context(device, dtype):
+            if ensemble:
+                return self_ensemble(lambda t: forward_padded(net, t, multiple), x).float()
+            return forward_padded(net, x, multiple).float()
+
+    h, w = img.shape[-2:]
+    if tile and tile_count(h, w, tile, overlap) > 1:
+        return tiled_forward(forward, img, tile, overlap, device=device, progress=progress)
+    out = forward(img.to(device)).to(img.device)
+    if progress is not None:
+        progress(1)
+    return out
+
+
+def bf16_supported(device):
+    """Whether ``device`` runs bf16 natively (CPU: AVX512-BF16/AMX through oneDNN; GPU: Ampere or
+    newer), i.e. whether bf16 is a speed-up there rather than an emulation."""
+    device = torch.device(device)
+    if device.type == 'cuda':
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

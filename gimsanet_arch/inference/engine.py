@@ -73,10 +73,10 @@ def edge_weights(n, overlap, lead_inside, trail_inside):
     and a network whose receptive-field radius is at most ``overlap // 4`` gives exactly the
     whole-image output."""
     weights = torch.ones(n, dtype=torch.float64)
-    margin = min(overlap // 4, max(n // 2 - 1, 0))
-    band = max(min(overlap, n // 2) - 2 * margin, 0)
+    margin = overlap // 4
+    band = max(overlap - 2 * margin, 0)
     edge = torch.cat([torch.zeros(margin, dtype=torch.float64),
-                      torch.arange(1, band + 1, dtype=torch.float64) / (band + 1)])
+                      torch.arange(1, band + 1, dtype=torch.float64) / (band + 1)])[:n]
     if overlap > 0 and lead_inside:
         weights[:edge.numel()] = edge
     if overlap > 0 and trail_inside:
@@ -114,6 +114,8 @@ def tiled_forward(forward, img, tile, overlap=32, blend='ramp', starts=None, bat
     tile_h, tile_w = (tile, tile) if isinstance(tile, int) else tile
     tile_h, tile_w = min(tile_h, h), min(tile_w, w)
     if starts is None:
+        if overlap >= min(tile_h, tile_w) and (tile_h < h or tile_w < w):
+            raise ValueError(f'tile overlap ({overlap}) must be smaller than the tile ({tile_h}x{tile_w})')
         starts = (tile_starts(h, tile_h, overlap), tile_starts(w, tile_w, overlap))
     boxes = [(top, left) for top in starts[0] for left in starts[1]]
     if batch_size > 1 and n != 1:

@@ -30,6 +30,6 @@ setup(
         'scipy',
     ],
     extras_require={'test': ['pytest']},
-    entry_points={'console_scripts': ['basicsr=gimsanet_arch.cli:main']},
+    entry_points={'console_scripts': ['basicsr=gimsanet_arch.commands.basicsr_cli:main']},
     license='Apache-2.0',
 )

@@ -1,44 +1,30 @@
-"""Compatibility shims that let basicsr 1.4.2 run on today's torch / torchvision / numpy / OpenCV.
+"""What the plugin changes in basicsr, declared in one place.
 
-They are applied by ``import gimsanet_arch`` *before* anything from basicsr is imported, and never
-edit site-packages. Every shim checks whether it is needed and is a no-op otherwise, so a future
-basicsr release that fixes a hole simply makes the shim skip. ``APPLIED`` records what ran.
+``import gimsanet_arch`` calls :func:`apply` before anything else touches basicsr. It never edits
+site-packages. Two tables:
 
-Shims in two phases:
+* :data:`STAND_INS` — modules basicsr 1.4.2 imports that today's stack no longer has; they must
+  exist before ``import basicsr``.
+* :data:`PATCHES` — every BasicSR function (or module attribute) the plugin replaces: what it
+  replaces, why, which basicsr versions need it, the test that shows it, and a check for the
+  defect. :func:`install` applies a row only when its check finds the defect in the installed
+  basicsr, so on a basicsr that fixed it the row is a no-op.
 
-* pre-import (must run before ``import basicsr``):
-  - ``functional_tensor``: torchvision >= 0.17 removed ``torchvision.transforms.functional_tensor``,
-    which ``basicsr/data/degradations.py`` imports at module level (only ``rgb_to_grayscale``).
-  - ``distutils``: ``basicsr/archs/arch_util.py`` imports ``distutils.version.LooseVersion``; on
-    Python >= 3.12 without setuptools that module does not exist.
-  - ``import_warnings``: basicsr's import emits DeprecationWarnings (scipy.ndimage.filters,
-    distutils) that turn into errors under ``python -W error`` / ``pytest -W error``.
-* post-import (patch basicsr functions in place):
-  - ``jpeg_quality``: ``degradations.add_jpg_compression`` passes a float JPEG quality that
-    OpenCV 5 rejects.
-  - ``train_resume``: ``basicsr.train.load_resume_state`` calls
-    ``torch.cuda.current_device()`` and looks for ``experiments/`` relative to the current
-    directory instead of the run's root.
-  - ``dist``: ``init_dist`` hard-codes NCCL and divides by the GPU count (CPU: zero).
-  - ``model_to_device``: ``BaseModel.model_to_device`` passes CUDA ``device_ids`` to DDP, and broadcasts
-    buffers on every forward, which hangs rank-0-only validation of nets with buffers.
-  - ``parse_options``: PyTorch 2 launchers pass ``--local-rank``; basicsr accepts only
-    ``--local_rank``. Also hands ``dist_params``/``num_gpu`` to ``init_dist``.
-  - ``atomic_save``: ``save_network`` / ``save_training_state`` write in place; a kill mid-save
-    leaves a truncated file. basicsr's ``base_model`` sees a ``torch`` whose ``save`` is atomic.
-  - ``training_state``: training states also hold RNG states and the position in the epoch, and a
-    resumed run continues the epoch where it stopped (BasicSR restarts it).
+One idempotence rule: an installed replacement carries ``_gimsanet_patch = <row name>``, and a row
+whose target already carries its name is skipped. One way to reach what was replaced:
+:func:`original` (the replacement's ``__wrapped__``). The bodies live in the module of their
+concern (training/, data/, options.py); this module only declares and installs them.
 """
+import dataclasses
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import types
 import warnings
 
-APPLIED = {}
-# What the post-import shims replaced, so tests can show each one is needed.
-ORIGINALS = {}
+APPLIED = {}  # row name -> True (installed) / False (not needed here)
 
 
 def _module_exists(name):
@@ -48,17 +34,15 @@ def _module_exists(name):
         return False
 
 
-# ----------------------------------------------------------------------------- pre-import shims
-def shim_functional_tensor():
-    """Provide ``torchvision.transforms.functional_tensor.rgb_to_grayscale`` if it is gone."""
-    if _module_exists('torchvision.transforms.functional_tensor'):
-        return False
+# ----------------------------------------------------------------------------- pre-import stand-ins
+def _functional_tensor_module():
+    """``torchvision.transforms.functional_tensor`` (removed in torchvision 0.17), which
+    ``basicsr/data/degradations.py`` imports at module level for ``rgb_to_grayscale`` alone."""
     from torchvision.transforms import functional as tv_functional
     module = types.ModuleType('torchvision.transforms.functional_tensor')
     module.rgb_to_grayscale = tv_functional.rgb_to_grayscale
     module.__doc__ = 'Stand-in created by gimsanet_arch.compat for basicsr 1.4.2.'
-    sys.modules['torchvision.transforms.functional_tensor'] = module
-    return True
+    return {'torchvision.transforms.functional_tensor': module}
 
 
 def _loose_version_module():
@@ -97,201 +81,227 @@ def _loose_version_module():
     return pkg, version
 
 
-def shim_distutils():
-    """Provide ``distutils.version.LooseVersion`` where distutils is missing (Python >= 3.12)."""
-    if _module_exists('distutils'):
-        return False
+def _distutils_modules():
+    """``distutils.version.LooseVersion``, imported by ``basicsr/archs/arch_util.py``; distutils is
+    gone on Python >= 3.12 without setuptools."""
     pkg, version = _loose_version_module()
-    sys.modules['distutils'] = pkg
-    sys.modules['distutils.version'] = version
-    return True
+    return {'distutils': pkg, 'distutils.version': version}
 
 
-def shim_import_warnings():
-    """Silence the deprecation warnings basicsr's own import emits, and only those."""
+@dataclasses.dataclass(frozen=True)
+class StandIn:
+    name: str
+    module: str  # installed only when this module cannot be found
+    make: object  # () -> {module name: module}
+    test: str
+
+
+STAND_INS = (
+    StandIn('functional_tensor', 'torchvision.transforms.functional_tensor', _functional_tensor_module,
+            'tests/test_compat.py::test_functional_tensor_stand_in_needed_or_skipped'),
+    StandIn('distutils', 'distutils', _distutils_modules,
+            'tests/test_compat.py::test_distutils_stand_in_skipped_when_distutils_exists'),
+)
+
+
+def _silence_import_warnings():
+    """basicsr's import emits DeprecationWarnings (scipy.ndimage.filters, distutils) that become
+    errors under ``python -W error`` / ``pytest -W error``: silence those, and only those."""
     warnings.filterwarnings('ignore', message=r'.*scipy\.ndimage\.filters.*', category=DeprecationWarning)
     warnings.filterwarnings('ignore', message=r'.*distutils.*', category=DeprecationWarning)
     warnings.filterwarnings('ignore', message=r'.*LooseVersion.*', category=DeprecationWarning)
     warnings.filterwarnings('ignore', category=DeprecationWarning, module=r'basicsr(\..*)?')
-    return True
 
 
-# ----------------------------------------------------------------------------- post-import shims
-def shim_jpeg_quality():
-    """Make ``add_jpg_compression`` pass an int quality to OpenCV (OpenCV 5 rejects floats)."""
-    from basicsr.data import degradations
-    original = degradations.add_jpg_compression
-    if getattr(original, '_gimsanet_patched', False):
-        return False
+# ----------------------------------------------------------------------------- defect checks
+def _source_has(*fragments):
+    """Defect check: the function being replaced still contains every ``fragment`` in its source."""
 
-    def add_jpg_compression(img, quality=90):
-        return original(img, int(round(float(quality))))
+    def check(current):
+        try:
+            source = inspect.getsource(current)
+        except (OSError, TypeError):
+            return True  # cannot tell: keep the plugin's behaviour
+        return all(fragment in source for fragment in fragments)
 
-    add_jpg_compression._gimsanet_patched = True
-    add_jpg_compression.__wrapped__ = original
-    degradations.add_jpg_compression = add_jpg_compression
-    return True
+    return check
 
 
-def shim_train_resume():
-    """Replace ``basicsr.train.load_resume_state`` with a CPU-safe, root-aware version."""
-    import basicsr.train as basicsr_train
-    from gimsanet_arch.utils.resume import load_resume_state
-    if basicsr_train.load_resume_state is load_resume_state:
-        return False
-    ORIGINALS['load_resume_state'] = basicsr_train.load_resume_state
-    basicsr_train.load_resume_state = load_resume_state
-    return True
-
-
-def shim_dist():
-    """Make ``init_dist`` pick the backend from the device (gloo on CPU, NCCL on GPU)."""
-    import basicsr.utils.dist_util as dist_util
-    import basicsr.utils.options as options
-    from gimsanet_arch.utils.dist import init_dist
-    if options.init_dist is init_dist:
-        return False
-    ORIGINALS['init_dist'] = options.init_dist
-    dist_util.init_dist = init_dist
-    options.init_dist = init_dist
-    return True
-
-
-def shim_model_to_device():
-    """DDP on CPU (no device_ids) and without per-forward buffer broadcasts."""
-    from basicsr.models.base_model import BaseModel
-    from gimsanet_arch.utils.dist import model_to_device
-    if BaseModel.model_to_device is model_to_device:
-        return False
-    ORIGINALS['model_to_device'] = BaseModel.model_to_device
-    BaseModel.model_to_device = model_to_device
-    return True
-
-
-def shim_paired_dataset_flip_keys():
-    """BasicSR's ``PairedImageDataset`` reads ``opt['use_hflip']`` and ``opt['use_rot']`` (KeyError if
-    absent); NAFNet's official option files, which use this type, spell them ``use_flip`` /
-    ``use_rot``. Accept NAFNet's spelling (``use_hflip`` wins when both are given)."""
-    from basicsr.data.paired_image_dataset import PairedImageDataset
-    original = PairedImageDataset.__init__
-    if getattr(original, '_gimsanet_patched', False):
-        return False
-
-    def __init__(self, opt):
-        if opt.get('phase') == 'train':
-            opt.setdefault('use_hflip', opt.get('use_flip', False))
-            opt.setdefault('use_rot', False)
-        original(self, opt)
-
-    __init__._gimsanet_patched = True
-    __init__.__wrapped__ = original
-    PairedImageDataset.__init__ = __init__
-    return True
-
-
-def normalize_local_rank_argv(argv):
-    """Rewrite ``--local-rank[=N]`` (PyTorch 2 launchers) to ``--local_rank[=N]``."""
-    out = []
-    for arg in argv:
-        if arg == '--local-rank':
-            arg = '--local_rank'
-        elif arg.startswith('--local-rank='):
-            arg = '--local_rank=' + arg.split('=', 1)[1]
-        out.append(arg)
-    return out
-
-
-def _dist_params_from_argv(argv):
-    """Read ``num_gpu`` and ``dist_params`` from the ``-opt`` file (basicsr's ``init_dist`` is
-    called without them for the pytorch launcher)."""
-    import yaml
-    if '-opt' not in argv or argv.index('-opt') + 1 >= len(argv):
-        return {}
+def _float_jpeg_quality_fails(current):
+    """Defect check: the function fails on a float quality (as with OpenCV 5)."""
+    import numpy as np
     try:
-        with open(argv[argv.index('-opt') + 1]) as f:
-            opt = yaml.safe_load(f) or {}
-        if '--force_yml' in argv:  # e.g. --force_yml dist_params:backend=gloo
-            from gimsanet_arch.utils.options_check import apply_force_yml
-            forced = []
-            for arg in argv[argv.index('--force_yml') + 1:]:
-                if arg.startswith('--'):
-                    break
-                forced.append(arg)
-            apply_force_yml(opt, [e for e in forced if e.startswith(('num_gpu', 'dist_params'))])
-    except Exception:  # noqa: BLE001 - basicsr (or our option check) reports the real error
-        return {}
-    params = dict(opt.get('dist_params') or {})
-    params['num_gpu'] = opt.get('num_gpu')
-    return params
-
-
-def shim_parse_options():
-    """Wrap basicsr's ``parse_options``: accept ``--local-rank`` and pass ``dist_params`` on."""
-    import basicsr.utils.options as options
-    from gimsanet_arch.utils import dist as plugin_dist
-    original = options.parse_options
-    if getattr(original, '_gimsanet_patched', False):
+        current(np.zeros((8, 8, 3), np.float32), 90.5)
         return False
+    except Exception:  # noqa: BLE001 - whatever OpenCV raises for a float quality
+        return True
 
-    def parse_options(root_path, is_train=True):
-        sys.argv[:] = normalize_local_rank_argv(sys.argv)
-        plugin_dist.PENDING_DIST_PARAMS.clear()
-        plugin_dist.PENDING_DIST_PARAMS.update(_dist_params_from_argv(sys.argv))
-        return original(root_path, is_train)
 
-    parse_options._gimsanet_patched = True
-    parse_options.__wrapped__ = original
-    options.parse_options = parse_options
-    for modname in ('basicsr.train', 'basicsr.test'):
-        mod = sys.modules.get(modname)
-        if mod is not None and getattr(mod, 'parse_options', None) is original:
-            mod.parse_options = parse_options
+def _reads_use_hflip_only(current):
+    """Defect check: ``PairedImageDataset.__getitem__`` indexes ``opt['use_hflip']`` (no default)."""
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+    return _source_has("self.opt['use_hflip']")(PairedImageDataset.__getitem__)
+
+
+def _always(current):
+    """Not a defect of basicsr: the plugin's behaviour (options read once, exact resume)."""
     return True
 
 
-def shim_atomic_save():
-    """Write checkpoints and training states atomically (temp file + rename): BasicSR writes in
-    place, so a kill during a save leaves a truncated file that ``--auto_resume`` would pick up."""
-    import basicsr.models.base_model as base_model
-    from gimsanet_arch.utils.checkpoint import atomic_torch_save
-    if getattr(base_model.torch, '_gimsanet_atomic', False):
+# ----------------------------------------------------------------------------- the table
+@dataclasses.dataclass(frozen=True)
+class Patch:
+    name: str
+    target: str  # 'module:Attribute.path' of what is replaced
+    make: str  # 'module:factory'; factory(replaced) -> replacement
+    why: str
+    versions: str  # basicsr versions known to need it
+    test: str  # the test that shows it is needed / works
+    needed: object = _always  # needed(replaced) -> bool: the defect is present
+    aliases: tuple = ()  # other 'module:attribute' names bound to the same function
+
+
+_EXACT = 'training state lacks RNG states and the position in the epoch; resume restarts the epoch'
+_EXACT_TEST = 'tests/test_crash_resume.py::test_sigkill_mid_run_and_mid_save_then_auto_resume_equals_uninterrupted'
+
+
+def _EXACT_DEFECT(current):
+    """Defect check of the exact-resume rows: BasicSR's own ``save_training_state`` writes the plain
+    state (no RNG states, no position in the epoch)."""
+    return _source_has('torch.save(state, save_path)')(original('save_training_state'))
+
+
+def _save_in_place(current):
+    """Defect check: BasicSR's ``save_network`` calls ``torch.save`` on the final path."""
+    from basicsr.models.base_model import BaseModel
+    return _source_has('torch.save(save_dict, save_path)')(original_function(BaseModel.save_network))
+
+PATCHES = (
+    Patch('jpeg_quality', 'basicsr.data.degradations:add_jpg_compression',
+          'gimsanet_arch.data.basicsr_fixes:int_jpeg_quality',
+          'passes a float JPEG quality, which OpenCV 5 rejects', '1.4.2',
+          'tests/test_compat.py::test_jpeg_quality_patch', _float_jpeg_quality_fails),
+    Patch('parse_options', 'basicsr.utils.options:parse_options',
+          'gimsanet_arch.compat:_make_parse_options',
+          'rejects --local-rank; init_dist gets no dist_params for torchrun; the plugin reads options once',
+          '1.4.2', 'tests/test_compat.py::test_local_rank_dash_accepted',
+          aliases=('basicsr.train:parse_options', 'basicsr.test:parse_options')),
+    Patch('init_dist', 'basicsr.utils.dist_util:init_dist', 'gimsanet_arch.compat:_make_init_dist',
+          'hard-codes NCCL and divides by the GPU count (CPU: ZeroDivisionError)', '1.4.2',
+          'tests/test_compat.py::test_dist_patch_needed_on_cpu', _source_has('torch.cuda.set_device(rank % num_gpus)'),
+          aliases=('basicsr.utils.options:init_dist', )),
+    Patch('model_to_device', 'basicsr.models.base_model:BaseModel.model_to_device',
+          'gimsanet_arch.compat:_make_model_to_device',
+          'gives DDP CUDA device_ids on CPU; broadcasts buffers each forward (rank-0 validation hangs)', '1.4.2',
+          'tests/test_compat.py::test_model_to_device_patch_needed_for_cpu_ddp',
+          _source_has('device_ids=[torch.cuda.current_device()]')),
+    Patch('load_resume_state', 'basicsr.train:load_resume_state', 'gimsanet_arch.compat:_make_load_resume_state',
+          'calls torch.cuda.current_device() (fails on CPU); looks for ./experiments, not the run root', '1.4.2',
+          'tests/test_compat.py::test_resume_patch_needed_on_cpu', _source_has('torch.cuda.current_device()')),
+    Patch('atomic_save', 'basicsr.models.base_model:torch', 'gimsanet_arch.training.checkpoint:torch_with_atomic_save',
+          'checkpoints and training states are written in place: a kill mid-save leaves a truncated file',
+          '1.4.2', 'tests/test_compat.py::test_atomic_save_keeps_previous_file', _save_in_place),
+    Patch('paired_use_flip', 'basicsr.data.paired_image_dataset:PairedImageDataset.__init__',
+          'gimsanet_arch.data.basicsr_fixes:accept_use_flip',
+          "reads opt['use_hflip'] only; NAFNet's option files say use_flip", '1.4.2',
+          'tests/test_compat.py::test_paired_dataset_accepts_nafnet_use_flip', _reads_use_hflip_only),
+    Patch('save_training_state', 'basicsr.models.base_model:BaseModel.save_training_state',
+          'gimsanet_arch.training.exact_resume:save_training_state', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
+    Patch('resume_training', 'basicsr.models.base_model:BaseModel.resume_training',
+          'gimsanet_arch.training.exact_resume:resume_training', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
+    Patch('update_learning_rate', 'basicsr.models.base_model:BaseModel.update_learning_rate',
+          'gimsanet_arch.training.exact_resume:update_learning_rate', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
+    Patch('validation_keeps_rng', 'basicsr.models.base_model:BaseModel.validation',
+          'gimsanet_arch.training.exact_resume:validation',
+          'validation draws random numbers, so a resumed run (which skips it) diverges', '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
+    Patch('sampler_iter', 'basicsr.data.data_sampler:EnlargedSampler.__iter__',
+          'gimsanet_arch.training.exact_resume:sampler_iter', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
+    Patch('sampler_set_epoch', 'basicsr.data.data_sampler:EnlargedSampler.set_epoch',
+          'gimsanet_arch.training.exact_resume:sampler_set_epoch', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
+    Patch('create_loaders', 'basicsr.train:create_train_val_dataloader',
+          'gimsanet_arch.training.exact_resume:create_loaders', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
+)
+
+
+# factories whose bodies take collaborators from other rooms (kept here so those rooms do not
+# import each other)
+def _make_parse_options(replaced):
+    from gimsanet_arch.options import parse_options_taking_handed_on
+    from gimsanet_arch.training.dist import init_dist
+    return parse_options_taking_handed_on(replaced, init_dist)
+
+
+def _make_init_dist(replaced):
+    from gimsanet_arch.training.dist import init_dist
+    return init_dist
+
+
+def _make_model_to_device(replaced):
+    from gimsanet_arch.training.dist import model_to_device
+    return model_to_device
+
+
+def _make_load_resume_state(replaced):
+    from gimsanet_arch.training.resume import load_resume_state
+    return load_resume_state
+
+
+# ----------------------------------------------------------------------------- the helper
+def _resolve(dotted):
+    """'module:A.b' -> (owner object, attribute name)."""
+    module_name, _, path = dotted.partition(':')
+    owner = importlib.import_module(module_name)
+    *parents, attr = path.split('.')
+    for parent in parents:
+        owner = getattr(owner, parent)
+    return owner, attr
+
+
+def install(patch):
+    """Install one row; returns True if installed, False if already there or not needed."""
+    owner, attr = _resolve(patch.target)
+    current = getattr(owner, attr)
+    if getattr(current, '_gimsanet_patch', None) == patch.name:
         return False
-
-    class _TorchWithAtomicSave(types.ModuleType):
-        """``torch`` as seen from basicsr's base_model, with ``save`` made atomic."""
-
-        def __getattr__(self, name):
-            return getattr(_torch, name)
-
-    import torch as _torch
-    proxy = _TorchWithAtomicSave('torch')
-    proxy.save = atomic_torch_save
-    proxy._gimsanet_atomic = True
-    base_model.torch = proxy
+    if not patch.needed(current):
+        return False
+    factory_owner, factory_name = _resolve(patch.make)
+    replacement = getattr(factory_owner, factory_name)(current)
+    replacement.__wrapped__ = current
+    replacement._gimsanet_patch = patch.name
+    setattr(owner, attr, replacement)
+    for alias in patch.aliases:
+        alias_owner, alias_attr = _resolve(alias)
+        if getattr(alias_owner, alias_attr, None) is current:
+            setattr(alias_owner, alias_attr, replacement)
     return True
 
 
-def shim_training_state():
-    """Exact resume for every BasicSR model: RNG states and the position in the epoch go into each
-    training state, and the resumed epoch continues where it stopped (see ``utils/training_state``)."""
-    from gimsanet_arch.utils.training_state import install
-    return install()
+def original_function(obj):
+    """``obj`` itself, or what it replaced if it is one of the plugin's replacements."""
+    return obj.__wrapped__ if hasattr(obj, '_gimsanet_patch') else obj
 
 
-PRE_IMPORT = (shim_functional_tensor, shim_distutils, shim_import_warnings)
-POST_IMPORT = (shim_jpeg_quality, shim_parse_options, shim_dist, shim_model_to_device, shim_train_resume,
-               shim_atomic_save, shim_paired_dataset_flip_keys, shim_training_state)
+def original(name):
+    """What row ``name`` replaced (the object now in place when the row is not installed)."""
+    patch = next(p for p in PATCHES if p.name == name)
+    owner, attr = _resolve(patch.target)
+    return original_function(getattr(owner, attr))
 
 
 def apply():
-    """Apply every shim once; safe to call repeatedly."""
-    if os.environ.get('GIMSANET_NO_COMPAT') == '1':  # for tests proving a shim is needed
+    """Install the stand-ins, import basicsr, install the patches; safe to call repeatedly."""
+    if os.environ.get('GIMSANET_NO_COMPAT') == '1':  # for tests proving a stand-in is needed
         return APPLIED
-    for shim in PRE_IMPORT:
-        if shim.__name__ not in APPLIED:
-            APPLIED[shim.__name__] = shim()
+    for stand_in in STAND_INS:
+        if stand_in.name not in APPLIED:
+            needed = not _module_exists(stand_in.module)
+            if needed:
+                sys.modules.update(stand_in.make())
+            APPLIED[stand_in.name] = needed
+    _silence_import_warnings()
     importlib.import_module('basicsr')
-    for shim in POST_IMPORT:
-        if shim.__name__ not in APPLIED:
-            APPLIED[shim.__name__] = shim()
+    for patch in PATCHES:
+        if patch.name not in APPLIED:
+            APPLIED[patch.name] = install(patch)
     return APPLIED

@@ -1,7 +1,7 @@
 """``python -m gimsanet_arch.train -opt OPT.yml`` — same as ``basicsr train``."""
 import sys
 
-from gimsanet_arch.cli import run
+from gimsanet_arch.commands.basicsr_cli import run
 
 
 def main():

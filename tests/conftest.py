@@ -14,7 +14,7 @@ def run_basicsr(args, cwd, timeout=600, env=None):
     """Run ``basicsr <args>`` in a subprocess (the installed console command's code path)."""
     full_env = dict(os.environ, OMP_NUM_THREADS='2', PYTHONWARNINGS='ignore')
     full_env.update(env or {})
-    cmd = [sys.executable, '-m', 'gimsanet_arch.cli'] + list(args)
+    cmd = [sys.executable, '-m', 'gimsanet_arch.commands.basicsr_cli'] + list(args)
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -2,7 +2,7 @@
 leaves nothing behind: no experiment folder created, no earlier one archived or lost.
 
 Most cases are caught by the up-front checks (before BasicSR creates anything) and run in-process
-through ``gimsanet_arch.cli.run``; the cases only visible at run time (a corrupt image that is not
+through ``gimsanet_arch.commands.basicsr_cli.run``; the cases only visible at run time (a corrupt image that is not
 the first, non-finite losses) run the real command in a subprocess.
 """
 import os
@@ -176,7 +176,7 @@ def assert_nothing_left(root):
 
 @pytest.mark.parametrize('case', CASES, ids=[c.__name__ for c in CASES])
 def test_bad_input_is_one_clear_line_before_anything_is_written(setup, case, capsys, monkeypatch):
-    from gimsanet_arch.cli import run
+    from gimsanet_arch.commands.basicsr_cli import run
     root = str(setup)
     opt = base_opt(root)
     expected = case(root, opt)
@@ -194,7 +194,7 @@ def test_bad_input_is_one_clear_line_before_anything_is_written(setup, case, cap
 
 
 def test_checkpoint_mismatch_lists_the_differences(setup, capsys, monkeypatch):
-    from gimsanet_arch.cli import run
+    from gimsanet_arch.commands.basicsr_cli import run
     root = str(setup)
     opt = base_opt(root)
     checkpoint_wrong_width(root, opt)
@@ -209,7 +209,7 @@ def test_checkpoint_mismatch_lists_the_differences(setup, capsys, monkeypatch):
 
 
 def test_unknown_keys_can_be_downgraded_to_warnings(setup):
-    from gimsanet_arch.utils.options_check import check_option_keys
+    from gimsanet_arch.commands.option_checks import check_option_keys
     opt = base_opt(str(setup))
     opt['train']['ema_decy'] = 0.9
     opt['strict_options'] = False
@@ -279,7 +279,7 @@ def test_dataloader_worker_errors_become_one_line():
     """DataLoader workers re-raise with the worker's traceback in the message; the CLI shows the
     original message only."""
     from gimsanet_arch.data.image_io import ImageReadError
-    from gimsanet_arch.utils.options_check import known_errors, one_line
+    from gimsanet_arch.commands.option_checks import known_errors, one_line
     err = ImageReadError('Caught ImageReadError in DataLoader worker process 0.\nOriginal Traceback (most recent '
                          'call last):\n  File "x.py", line 1, in f\n    g()\ngimsanet_arch.data.image_io.'
                          'ImageReadError: corrupt or unreadable image: /data/a.png\n')

@@ -67,7 +67,8 @@ def test_missing_dataset_folder_and_lmdb(tiny_data):
 
 def test_option_files_of_the_project_parse_and_name_known_types():
     import glob
-    from gimsanet_arch.utils.options_check import check_types, load_yaml
+    from gimsanet_arch.commands.option_checks import check_types
+    from gimsanet_arch.options import load_yaml
     files = glob.glob(osp.join(REPO_ROOT, 'options', '**', '*.yml'), recursive=True)
     assert len(files) >= 20
     for path in files:

@@ -1,4 +1,5 @@
-"""Each compatibility shim is either needed on this stack (the unpatched code fails) or skipped."""
+"""Each row of compat's tables is either needed on this stack (the unpatched code fails) or skipped,
+and the table itself is well-formed."""
 import copy
 import os
 import subprocess
@@ -26,8 +27,8 @@ def test_import_registers_plugin_classes():
             assert name in registry, f'{name} not registered'
 
 
-def test_functional_tensor_shim_needed_or_skipped():
-    if not compat.APPLIED['shim_functional_tensor']:
+def test_functional_tensor_stand_in_needed_or_skipped():
+    if not compat.APPLIED['functional_tensor']:
         pytest.skip('this torchvision still ships transforms.functional_tensor')
     without = _python('import basicsr', GIMSANET_NO_COMPAT='1')
     assert without.returncode != 0 and 'functional_tensor' in without.stderr
@@ -41,19 +42,19 @@ def test_import_is_clean_under_warnings_as_errors():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_distutils_shim_skipped_when_distutils_exists():
+def test_distutils_stand_in_skipped_when_distutils_exists():
     import importlib.util
-    if importlib.util.find_spec('distutils') is not None and not compat.APPLIED['shim_distutils']:
-        assert compat.shim_distutils() is False
+    if importlib.util.find_spec('distutils') is not None:
+        assert compat.APPLIED['distutils'] is False
     # the stand-in itself compares versions like LooseVersion
     _, version = compat._loose_version_module()
     lv = version.LooseVersion
     assert lv('0.29.1') >= lv('0.9.0') and lv('1.10') > lv('1.9') and lv('2.0') == lv('2.0')
 
 
-def test_jpeg_quality_shim():
+def test_jpeg_quality_patch():
     from basicsr.data import degradations
-    original = degradations.add_jpg_compression.__wrapped__
+    original = compat.original('jpeg_quality')
     img = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
     try:
         original(img, 80.0)
@@ -67,10 +68,10 @@ def test_jpeg_quality_shim():
 
 
 def test_local_rank_dash_accepted():
-    assert compat.normalize_local_rank_argv(['-opt', 'x', '--local-rank=1']) == ['-opt', 'x', '--local_rank=1']
-    assert compat.normalize_local_rank_argv(['--local-rank', '2']) == ['--local_rank', '2']
-    import basicsr.utils.options as options
-    original = options.parse_options.__wrapped__
+    from gimsanet_arch.options import normalize_local_rank_argv
+    assert normalize_local_rank_argv(['-opt', 'x', '--local-rank=1']) == ['-opt', 'x', '--local_rank=1']
+    assert normalize_local_rank_argv(['--local-rank', '2']) == ['--local_rank', '2']
+    original = compat.original('parse_options')
     argv = sys.argv
     sys.argv = ['prog', '-opt', 'missing.yml', '--local-rank=0']
     try:
@@ -80,7 +81,7 @@ def test_local_rank_dash_accepted():
         sys.argv = argv
 
 
-def test_resume_shim_needed_on_cpu(tmp_path):
+def test_resume_patch_needed_on_cpu(tmp_path):
     if torch.cuda.is_available():
         pytest.skip('the original resume works where CUDA exists')
     state_dir = tmp_path / 'experiments' / 'run' / 'training_states'
@@ -89,13 +90,13 @@ def test_resume_shim_needed_on_cpu(tmp_path):
     opt = {'name': 'run', 'auto_resume': False, 'num_gpu': 0,
            'path': {'resume_state': str(state_dir / '3.state'), 'training_states': str(state_dir)}}
     with pytest.raises((RuntimeError, AssertionError)):
-        compat.ORIGINALS['load_resume_state'](dict(opt, path=dict(opt['path'])))
+        compat.original('load_resume_state')(dict(opt, path=dict(opt['path'])))
     import basicsr.train
     state = basicsr.train.load_resume_state(opt)
     assert state['iter'] == 3
 
 
-def test_dist_shims_needed_on_cpu():
+def test_dist_patch_needed_on_cpu():
     if torch.cuda.is_available():
         pytest.skip('CUDA machine')
     env = dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1', MASTER_PORT='29555')
@@ -103,7 +104,7 @@ def test_dist_shims_needed_on_cpu():
     os.environ.update(env)
     try:
         with pytest.raises((ZeroDivisionError, RuntimeError, AssertionError)):
-            compat.ORIGINALS['init_dist']('pytorch')  # NCCL + rank % device_count() == 0
+            compat.original('init_dist')('pytorch')  # NCCL + rank % device_count() == 0
     finally:
         for k, v in old.items():
             if v is None:
@@ -140,13 +141,13 @@ def test_paired_dataset_accepts_nafnet_use_flip(tmp_path):
     from basicsr.data.paired_image_dataset import PairedImageDataset
     opt = _paired_folders(tmp_path)
     unpatched = PairedImageDataset.__new__(PairedImageDataset)
-    PairedImageDataset.__init__.__wrapped__(unpatched, copy.deepcopy(opt))  # basicsr pops io_backend.type
+    compat.original('paired_use_flip')(unpatched, copy.deepcopy(opt))  # basicsr pops io_backend.type
     with pytest.raises(KeyError, match='use_hflip'):
         unpatched[0]  # basicsr 1.4.2 reads opt['use_hflip'] only
     assert PairedImageDataset(copy.deepcopy(opt))[0]['lq'].shape == (3, 16, 16)
 
 
-def test_model_to_device_shim_needed_for_cpu_ddp():
+def test_model_to_device_patch_needed_for_cpu_ddp():
     if torch.cuda.is_available():
         pytest.skip('CUDA machine')
     import socket
@@ -159,9 +160,47 @@ def test_model_to_device_shim_needed_for_cpu_ddp():
     try:
         model = BaseModel({'num_gpu': 0, 'is_train': True, 'dist': True})
         with pytest.raises((RuntimeError, AssertionError, ValueError)):
-            compat.ORIGINALS['model_to_device'](model, torch.nn.Conv2d(1, 1, 1))  # CUDA device_ids
+            compat.original('model_to_device')(model, torch.nn.Conv2d(1, 1, 1))  # CUDA device_ids
         wrapped = model.model_to_device(torch.nn.Conv2d(1, 1, 1))
         assert isinstance(wrapped, torch.nn.parallel.DistributedDataParallel)
         assert wrapped.broadcast_buffers is False
     finally:
         dist.destroy_process_group()
+
+
+def test_every_patch_row_is_installed_once_and_reaches_its_original():
+    """One idempotence rule and one way to the original, for every row of the table."""
+    for patch in compat.PATCHES:
+        owner, attr = compat._resolve(patch.target)
+        current = getattr(owner, attr)
+        if compat.APPLIED[patch.name]:
+            assert current._gimsanet_patch == patch.name
+            assert compat.original(patch.name) is current.__wrapped__
+            assert compat.install(patch) is False  # applying again changes nothing
+            assert getattr(owner, attr) is current
+        else:
+            assert compat.original(patch.name) is current
+        test_file, _, test_name = patch.test.partition('::')
+        with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), test_file)) as f:
+            assert f'def {test_name}(' in f.read(), f'{patch.name}: its test {patch.test} does not exist'
+
+
+def test_a_patch_whose_defect_is_fixed_is_skipped(monkeypatch):
+    """A basicsr that fixed a hole makes the row a no-op (its defect check says no)."""
+    import types
+    from basicsr.models.base_model import BaseModel
+    row = next(p for p in compat.PATCHES if p.name == 'model_to_device')
+
+    class FixedBaseModel(BaseModel):
+        def model_to_device(self, net):  # a fixed basicsr: no CUDA device_ids on CPU
+            return net.to(self.device)
+
+    fixed_basicsr = types.ModuleType('fixed_basicsr')
+    fixed_basicsr.BaseModel = FixedBaseModel
+    monkeypatch.setitem(sys.modules, 'fixed_basicsr', fixed_basicsr)
+    fixed = compat.Patch(row.name, 'fixed_basicsr:BaseModel.model_to_device', row.make, row.why, row.versions,
+                         row.test, row.needed)
+    assert compat.install(fixed) is False
+    assert not hasattr(FixedBaseModel.model_to_device, '_gimsanet_patch')
+    assert compat.install(compat.Patch(row.name, 'fixed_basicsr:BaseModel.model_to_device', row.make, row.why,
+                                       row.versions, row.test)) is True  # without the check it would patch

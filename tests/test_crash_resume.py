@@ -45,10 +45,13 @@ def write_opt(root, name, **train):
     return path
 
 
-def start(opt_path, root, *extra, env=None):
+def start(opt_path, root, *extra, save_delay=None):
+    """``basicsr train`` in a subprocess; ``save_delay`` holds every save that many seconds
+    between its write and its rename (tests/slow_save_cli.py)."""
     full_env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
-    full_env.update(env or {})
-    cmd = [sys.executable, '-m', 'gimsanet_arch.cli', 'train', '-opt', opt_path, '--root', root, *extra]
+    prefix = ['-m', 'gimsanet_arch.commands.basicsr_cli'] if save_delay is None else [
+        osp.join(REPO_ROOT, 'tests', 'slow_save_cli.py'), str(save_delay)]
+    cmd = [sys.executable, *prefix, 'train', '-opt', opt_path, '--root', root, *extra]
     return subprocess.Popen(cmd, cwd=root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -109,7 +112,7 @@ def test_sigkill_mid_run_and_mid_save_then_auto_resume_equals_uninterrupted(data
     states, models = osp.join(exp, 'training_states'), osp.join(exp, 'models')
 
     # 1) mid-run: kill as soon as the iteration-6 state is complete (training goes on meanwhile)
-    proc = start(crash_opt, root, env={'GIMSANET_SAVE_DELAY_S': '0.3'})
+    proc = start(crash_opt, root, save_delay=0.3)
     wait_for(lambda: osp.exists(osp.join(states, '6.state')), proc)
     kill(proc)
     resumed = newest_state(states)  # 6, or 8 if the kill came late
@@ -117,7 +120,7 @@ def test_sigkill_mid_run_and_mid_save_then_auto_resume_equals_uninterrupted(data
 
     # 2) resume, then kill mid-save: the next net_g file written, its .state only a temp file
     nxt = resumed + 2
-    proc = start(crash_opt, root, '--auto_resume', env={'GIMSANET_SAVE_DELAY_S': '2'})
+    proc = start(crash_opt, root, '--auto_resume', save_delay=2)
     wait_for(lambda: any(n.startswith(f'.{nxt}.state.') for n in os.listdir(states)), proc)
     kill(proc)
     assert not osp.exists(osp.join(states, f'{nxt}.state'))
@@ -151,7 +154,7 @@ def test_sigkill_mid_run_and_mid_save_then_auto_resume_equals_uninterrupted(data
 
 def _fake_run(tmp_path, iters):
     """A run folder with states/checkpoints for ``iters``, written the way BasicSR does."""
-    from gimsanet_arch.utils.checkpoint import atomic_torch_save
+    from gimsanet_arch.training.checkpoint import atomic_torch_save
     exp = tmp_path / 'experiments' / 'x'
     for it in iters:
         atomic_torch_save({'params': {'w': torch.full((3, ), float(it))}}, str(exp / 'models' / f'net_g_{it}.pth'))
@@ -172,7 +175,7 @@ def _fake_run(tmp_path, iters):
     ('all', None),
 ])
 def test_auto_resume_picks_newest_complete_state(tmp_path, damage, expected):
-    from gimsanet_arch.utils.resume import ResumeWarning, load_resume_state
+    from gimsanet_arch.training.resume import ResumeWarning, load_resume_state
     exp, opt = _fake_run(tmp_path, [10, 20, 30])
     state30, net30 = exp / 'training_states' / '30.state', exp / 'models' / 'net_g_30.pth'
     if damage == 'truncate_state':
@@ -205,7 +208,7 @@ def test_auto_resume_picks_newest_complete_state(tmp_path, damage, expected):
 
 
 def test_explicit_resume_state_that_is_truncated_is_a_clear_error(tmp_path):
-    from gimsanet_arch.utils.resume import load_resume_state
+    from gimsanet_arch.training.resume import load_resume_state
     exp, opt = _fake_run(tmp_path, [10])
     path = exp / 'training_states' / '10.state'
     path.write_bytes(path.read_bytes()[:50])
@@ -216,7 +219,7 @@ def test_explicit_resume_state_that_is_truncated_is_a_clear_error(tmp_path):
 
 
 def test_atomic_save_never_exposes_a_partial_file(tmp_path):
-    from gimsanet_arch.utils.checkpoint import atomic_torch_save
+    from gimsanet_arch.training.checkpoint import atomic_torch_save
 
     class Boom:
         def __reduce__(self):

@@ -1,7 +1,7 @@
 """Real 2-process distributed training on CPU (gloo) through ``torchrun``.
 
 The first test runs this very file under ``torchrun``: each rank runs the plugin's ``train``
-command (``gimsanet_arch.cli.run``, what ``python -m gimsanet_arch.train`` runs), then dumps the
+command (``gimsanet_arch.commands.basicsr_cli.run``, what ``python -m gimsanet_arch.train`` runs), then dumps the
 weights it holds, so the test can check that both ranks end identical, that only rank 0 wrote
 checkpoints and logs, and that rank 0's validation under DDP (GIMSANet holds fixed-kernel buffers)
 neither hangs nor differs from a single-process evaluation of the saved weights.
@@ -138,11 +138,11 @@ def test_torchrun_two_ranks_gloo_identical_weights_one_set_of_checkpoints(data_r
 
 def test_basicsr_command_under_legacy_launcher_with_local_rank_argument(data_root):
     """``torch.distributed.launch`` passes ``--local-rank=N`` (before all other arguments);
-    the ``basicsr`` command (its module, ``gimsanet_arch.cli``) accepts it."""
+    the ``basicsr`` command (its module, ``gimsanet_arch.commands.basicsr_cli``) accepts it."""
     root = str(data_root)
     opt = write_opt(root, 'legacy')
     result = launch(['torch.distributed.launch'],
-                    ['-m', 'gimsanet_arch.cli', 'train', '-opt', opt, '--launcher', 'pytorch'], root)
+                    ['-m', 'gimsanet_arch.commands.basicsr_cli', 'train', '-opt', opt, '--launcher', 'pytorch'], root)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     exp = osp.join(root, 'experiments', 'legacy')
     assert sorted(os.listdir(osp.join(exp, 'models'))) == ['net_g_2.pth', 'net_g_4.pth', 'net_g_latest.pth']
@@ -152,7 +152,7 @@ def test_basicsr_command_under_legacy_launcher_with_local_rank_argument(data_roo
 
 
 def test_backend_follows_device_unless_configured(monkeypatch):
-    from gimsanet_arch.utils.dist import choose_backend
+    from gimsanet_arch.training.dist import choose_backend
     assert choose_backend(num_gpu=0) == 'gloo'
     assert choose_backend(num_gpu=0, backend='mpi') == 'mpi'
     with pytest.warns(UserWarning, match='using gloo'):  # BasicSR-era files say nccl; a CPU run cannot use it
@@ -166,17 +166,17 @@ def test_backend_follows_device_unless_configured(monkeypatch):
 
 
 def test_force_yml_reaches_the_backend_choice(tmp_path):
-    from gimsanet_arch.compat import _dist_params_from_argv
+    from gimsanet_arch.options import dist_params, read_options
     opt = tmp_path / 'o.yml'
-    opt.write_text('num_gpu: 1\ndist_params: {backend: nccl, port: 29500}\n')
-    assert _dist_params_from_argv(['x', '-opt', str(opt)]) == {'backend': 'nccl', 'port': 29500, 'num_gpu': 1}
-    forced = _dist_params_from_argv(['x', '-opt', str(opt), '--force_yml', 'num_gpu=0', 'dist_params:backend=gloo',
-                                     'train:total_iter=3', '--auto_resume'])
+    opt.write_text('num_gpu: 1\ndist_params: {backend: nccl, port: 29500}\ntrain: {total_iter: 9}\n')
+    assert dist_params(read_options(['-opt', str(opt)])[0]) == {'backend': 'nccl', 'port': 29500, 'num_gpu': 1}
+    forced = dist_params(read_options(['-opt', str(opt), '--force_yml', 'num_gpu=0', 'dist_params:backend=gloo',
+                                       'train:total_iter=3', '--auto_resume'])[0])
     assert forced == {'backend': 'gloo', 'port': 29500, 'num_gpu': 0}
 
 
 def test_local_rank_spellings_are_accepted():
-    from gimsanet_arch.compat import normalize_local_rank_argv
+    from gimsanet_arch.options import normalize_local_rank_argv
     assert normalize_local_rank_argv(['-opt', 'x', '--local-rank=1']) == ['-opt', 'x', '--local_rank=1']
     assert normalize_local_rank_argv(['--local-rank', '0']) == ['--local_rank', '0']
 
@@ -188,7 +188,7 @@ def _rank_main(argv):
 
     import gimsanet_arch  # noqa: F401  (shims first: plain `import basicsr` fails on this stack)
     import basicsr.train as basicsr_train
-    from gimsanet_arch.cli import run
+    from gimsanet_arch.commands.basicsr_cli import run
 
     dump = argv[argv.index('--dump') + 1]
     del argv[argv.index('--dump'):argv.index('--dump') + 2]

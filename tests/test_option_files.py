@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from gimsanet_arch.utils.options_check import apply_force_yml, check_options, check_types, load_yaml
+from gimsanet_arch.commands.option_checks import check_options, check_types
+from gimsanet_arch.options import apply_force_yml, load_yaml
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import tiny_data  # noqa: E402
@@ -115,8 +116,7 @@ def test_option_file_parses_and_checks(path, tiny):
         assert key in opt, f'{_rel(path)}: {key} missing'
     check_types(opt)
     # with the data pointed at the generated sets the whole up-front check passes
-    check_options(path, overrides(opt, tiny, _phase(path)))
-    apply_force_yml(load_yaml(path), overrides(opt, tiny, _phase(path)))
+    check_options(apply_force_yml(load_yaml(path), overrides(opt, tiny, _phase(path))), path)
 
 
 @pytest.mark.parametrize('path', [pytest.param(p, id=_rel(p)) for p in ALL_OPTIONS])

@@ -1,49 +1,9 @@
-"""Up-front checks of a BasicSR option file, so the errors people actually meet are one clear
-line instead of a traceback from deep inside BasicSR."""
+"""Up-front checks of a run's options (already read once by :mod:`gimsanet_arch.options`), so
+the errors people actually meet are one clear line instead of a traceback from deep inside BasicSR."""
 import difflib
 import os.path as osp
 
-import yaml
-
-
-class OptionError(Exception):
-    """A problem with the option file or what it points to; the message names the key/file."""
-
-
-def load_yaml(path):
-    if not path:
-        raise OptionError('no option file given: use -opt path/to/options.yml')
-    if not osp.isfile(path):
-        raise OptionError(f'option file not found: {path}')
-    from basicsr.utils.options import ordered_yaml
-    try:
-        with open(path) as f:
-            opt = yaml.load(f, Loader=ordered_yaml()[0])
-    except yaml.YAMLError as err:
-        mark = getattr(err, 'problem_mark', None)
-        where = f' (line {mark.line + 1}, column {mark.column + 1})' if mark else ''
-        problem = getattr(err, 'problem', None) or str(err).splitlines()[0]
-        raise OptionError(f'invalid YAML in {path}{where}: {problem}') from None
-    if not isinstance(opt, dict):
-        raise OptionError(f'{path} does not hold a mapping of options')
-    return opt
-
-
-def apply_force_yml(opt, entries):
-    """Apply ``--force_yml a:b=c`` the way basicsr does, so checks see the final values."""
-    from basicsr.utils.options import _postprocess_yml_value
-    for entry in entries or []:
-        if '=' not in entry:
-            raise OptionError(f'--force_yml entry "{entry}" is not of the form key:subkey=value')
-        keys, value = entry.split('=', 1)
-        node = opt
-        keys = keys.strip().split(':')
-        for key in keys[:-1]:
-            if not isinstance(node.get(key), dict):
-                raise OptionError(f'--force_yml: option "{":".join(keys)}" does not exist ({key} is missing)')
-            node = node[key]
-        node[keys[-1]] = _postprocess_yml_value(value.strip())
-    return opt
+from gimsanet_arch.options import OptionError
 
 
 def _check_type(section, type_name, registry, registry_name):
@@ -102,9 +62,8 @@ def check_pretrain_paths(opt):
             raise OptionError(f'path.{key}: checkpoint not found: {value}')
 
 
-def check_options(path, force_yml=None):
-    """Load ``path``, apply ``--force_yml`` and check it; returns the option dict."""
-    opt = apply_force_yml(load_yaml(path), force_yml)
+def check_options(opt, path):
+    """Required keys, registered types, data and checkpoint paths of the option dict read from ``path``."""
     for key in ('name', 'model_type', 'datasets'):
         if key not in opt:
             raise OptionError(f'{path}: required option "{key}" is missing')
@@ -303,7 +262,7 @@ def check_pretrained_networks(opt, resuming=False):
     options build (``strict_load_<x>``, default true); a mismatch lists the differences."""
     import copy
     from basicsr.utils.registry import ARCH_REGISTRY
-    from gimsanet_arch.utils.checkpoint import (CheckpointError, describe_mismatch, extract_state_dict,
+    from gimsanet_arch.training.checkpoint import (CheckpointError, describe_mismatch, extract_state_dict,
                                                 load_checkpoint_file)
     path_opt = opt.get('path') or {}
     if resuming or (opt.get('is_train', True) and path_opt.get('resume_state')):
@@ -325,14 +284,14 @@ def check_pretrained_networks(opt, resuming=False):
                                   f'{type(net).__name__}: {diff}')
 
 
-def check_run(path, force_yml=None, resuming=False):
+def check_run(opt, path, resuming=False):
     """Everything checked before a run starts: :func:`check_options`, misspelt keys, the data of
     the plugin's datasets and pretrained checkpoints. Returns the option dict."""
     import logging
     from basicsr.utils import logger as basicsr_logger
     logger_ready = 'basicsr' in basicsr_logger.initialized_logger
     try:
-        opt = check_options(path, force_yml)
+        check_options(opt, path)
         check_option_keys(opt)
         check_plugin_datasets(opt)
         check_pretrained_networks(opt, resuming)
@@ -347,8 +306,8 @@ def check_run(path, force_yml=None, resuming=False):
 def known_errors():
     """Error classes the CLI reports as one line (their messages name the file or key)."""
     from gimsanet_arch.data.image_io import ImageReadError
-    from gimsanet_arch.utils.checkpoint import CheckpointError
-    from gimsanet_arch.utils.resume import ResumeError
+    from gimsanet_arch.training.checkpoint import CheckpointError
+    from gimsanet_arch.training.resume import ResumeError
     return (OptionError, ImageReadError, CheckpointError, ResumeError, FloatingPointError)
 
 

@@ -3,7 +3,6 @@ import os
 import os.path as osp
 import pickle
 import tempfile
-import time
 import warnings
 
 import torch
@@ -16,9 +15,7 @@ class CheckpointError(RuntimeError):
 def atomic_torch_save(obj, path):
     """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``: a kill
     during the save leaves the previous file (or none), never a truncated one (only a hidden
-    ``.<name>.*.tmp`` that ``--auto_resume`` ignores and removes).
-
-    ``GIMSANET_SAVE_DELAY_S`` (seconds, testing aid) sleeps between the write and the rename."""
+    ``.<name>.*.tmp`` that ``--auto_resume`` ignores and removes)."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
@@ -27,16 +24,33 @@ def atomic_torch_save(obj, path):
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
-        delay = os.environ.get('GIMSANET_SAVE_DELAY_S')
-        if delay:  # testing aid: widen the write/rename window so a test can kill a run mid-save
-            time.sleep(float(delay))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; torch.save would honour the umask
-        os.replace(tmp, path)
-        _fsync_dir(folder)
+        _publish(tmp, path)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _publish(tmp, path):
+    """Give the finished temp file its final name (the one step that makes a save visible)."""
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; torch.save would honour the umask
+    os.replace(tmp, path)
+    _fsync_dir(osp.dirname(osp.abspath(path)))
+
+
+def torch_with_atomic_save(original_torch):
+    """``torch`` as BasicSR's ``base_model`` sees it, with ``save`` replaced by
+    :func:`atomic_torch_save` (BasicSR writes checkpoints and training states in place, so a kill
+    mid-save leaves a truncated file that ``--auto_resume`` would pick up)."""
+    import types
+
+    class _TorchWithAtomicSave(types.ModuleType):
+        def __getattr__(self, name):
+            return getattr(original_torch, name)
+
+    proxy = _TorchWithAtomicSave('torch')
+    proxy.save = atomic_torch_save
+    return proxy
 
 
 def _umask():

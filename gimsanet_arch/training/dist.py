@@ -2,18 +2,13 @@
 
 basicsr 1.4.2's ``init_dist`` hard-codes NCCL and calls ``torch.cuda.set_device(rank % 0)`` on a
 CPU machine; its ``model_to_device`` hands CUDA ``device_ids`` to DDP. These replacements are
-installed by :mod:`gimsanet_arch.compat`.
+installed by the table in :mod:`gimsanet_arch.compat`.
 """
 import os
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DataParallel, DistributedDataParallel
-
-# Filled from the option file before basicsr calls init_dist (basicsr passes no options to it for
-# the pytorch launcher): {'backend': ..., 'num_gpu': ...}.
-PENDING_DIST_PARAMS = {}
-
 
 def choose_backend(num_gpu=None, backend=None):
     """NCCL when CUDA is used, gloo on CPU, unless ``backend`` says otherwise.
@@ -31,9 +26,11 @@ def choose_backend(num_gpu=None, backend=None):
     return 'nccl' if use_cuda else 'gloo'
 
 
-def init_dist(launcher, backend=None, **kwargs):
-    params = dict(PENDING_DIST_PARAMS)
-    backend = choose_backend(params.get('num_gpu'), backend or params.get('backend'))
+def init_dist(launcher, backend=None, num_gpu=None, **kwargs):
+    """Replacement for ``basicsr.utils.dist_util.init_dist``: the backend follows the device
+    (:func:`choose_backend`); ``num_gpu`` and ``backend`` come from the options, which the
+    plugin's ``parse_options`` hands in (BasicSR passes none for the pytorch launcher)."""
+    backend = choose_backend(num_gpu, backend)
     if launcher == 'slurm':
         _init_slurm_env(kwargs.pop('port', None))
     elif launcher != 'pytorch':

@@ -10,7 +10,7 @@ These shims (installed by :mod:`gimsanet_arch.compat` for every BasicSR model) c
 * ``BaseModel.save_training_state`` also stores, per rank, the Python / NumPy / torch (CPU and
   CUDA) RNG states and how many batches of the current epoch were consumed (``data_position``).
   In distributed runs the RNG states of all ranks are gathered, and rank 0 writes the file
-  (atomically, like BasicSR's other saves through :func:`~gimsanet_arch.utils.checkpoint.atomic_torch_save`).
+  (atomically, like BasicSR's other saves through :func:`~gimsanet_arch.training.checkpoint.atomic_torch_save`).
 * ``BaseModel.resume_training`` arms the train sampler: when BasicSR's loop asks it for the resumed
   epoch's indices, it restores the RNG states and drops the indices of the batches already
   trained, so the next batch, its random crop/flip/noise and everything after are the ones the
@@ -123,11 +123,12 @@ def build_state(model, epoch, current_iter, rng_states):
     return state
 
 
-def save_training_state(self, epoch, current_iter):
-    """Replacement for ``BaseModel.save_training_state`` (called by every rank; rank 0 writes)."""
+def write_training_state(self, epoch, current_iter):
+    """``BaseModel.save_training_state`` with the exact-resume fields (called by every rank: the RNG
+    states are gathered; rank 0 writes, atomically)."""
     import os
     from basicsr.utils import get_root_logger
-    from gimsanet_arch.utils.checkpoint import atomic_torch_save
+    from gimsanet_arch.training.checkpoint import atomic_torch_save
     if current_iter == -1:
         return
     rng_states = gather_rng_states()
@@ -179,8 +180,13 @@ def arm_resume(resume_state):
                 f'RNG states {"restored" if rng is not None else "not restored"}.')
 
 
-# ----------------------------------------------------------------------------- shims
-def _sampler_iter(original_iter):
+# ----------------------------------------------------------------------------- replacements
+# Each takes the BasicSR function it replaces and returns the replacement (installed by compat's table).
+def save_training_state(original):
+    return write_training_state
+
+
+def sampler_iter(original_iter):
 
     def __iter__(self):
         pending = PROGRESS.pending
@@ -196,12 +202,10 @@ def _sampler_iter(original_iter):
             indices = indices[pending['skip_batches'] * batch_size:]
         yield from indices
 
-    __iter__._gimsanet_patched = True
-    __iter__.__wrapped__ = original_iter
     return __iter__
 
 
-def _sampler_set_epoch(original):
+def sampler_set_epoch(original):
 
     def set_epoch(self, epoch):
         original(self, epoch)
@@ -213,12 +217,10 @@ def _sampler_set_epoch(original):
             else:
                 PROGRESS.epoch_start_iter = PROGRESS.last_iter
 
-    set_epoch._gimsanet_patched = True
-    set_epoch.__wrapped__ = original
     return set_epoch
 
 
-def _create_loaders(original):
+def create_loaders(original):
 
     def create_train_val_dataloader(opt, logger):
         result = original(opt, logger)
@@ -226,34 +228,28 @@ def _create_loaders(original):
         PROGRESS.loader, PROGRESS.sampler = result[0], result[1]
         return result
 
-    create_train_val_dataloader._gimsanet_patched = True
-    create_train_val_dataloader.__wrapped__ = original
     return create_train_val_dataloader
 
 
-def _update_learning_rate(original):
+def update_learning_rate(original):
 
     def update_learning_rate(self, current_iter, warmup_iter=-1):
         PROGRESS.last_iter = current_iter
         return original(self, current_iter, warmup_iter)
 
-    update_learning_rate._gimsanet_patched = True
-    update_learning_rate.__wrapped__ = original
     return update_learning_rate
 
 
-def _resume_training(original):
+def resume_training(original):
 
     def resume_training(self, resume_state):
         original(self, resume_state)
         arm_resume(resume_state)
 
-    resume_training._gimsanet_patched = True
-    resume_training.__wrapped__ = original
     return resume_training
 
 
-def _validation(original):
+def validation(original):
 
     def validation(self, *args, **kwargs):
         states = capture_rng_states()
@@ -262,24 +258,4 @@ def _validation(original):
         finally:
             restore_rng_states(states)
 
-    validation._gimsanet_patched = True
-    validation.__wrapped__ = original
     return validation
-
-
-def install():
-    """Install the shims into basicsr (idempotent); returns True when something was patched."""
-    import basicsr.train as basicsr_train
-    from basicsr.data.data_sampler import EnlargedSampler
-    from basicsr.models.base_model import BaseModel
-    if getattr(BaseModel.save_training_state, '_gimsanet_patched', False):
-        return False
-    BaseModel.save_training_state = save_training_state
-    save_training_state._gimsanet_patched = True
-    BaseModel.resume_training = _resume_training(BaseModel.resume_training)
-    BaseModel.update_learning_rate = _update_learning_rate(BaseModel.update_learning_rate)
-    BaseModel.validation = _validation(BaseModel.validation)
-    EnlargedSampler.__iter__ = _sampler_iter(EnlargedSampler.__iter__)
-    EnlargedSampler.set_epoch = _sampler_set_epoch(EnlargedSampler.set_epoch)
-    basicsr_train.create_train_val_dataloader = _create_loaders(basicsr_train.create_train_val_dataloader)
-    return True

@@ -1,0 +1,85 @@
+"""Command line: ``basicsr train|test -opt OPT.yml [...]``.
+
+Imports the plugin (registering its classes and applying the compatibility patches), reads the
+options once (``-opt`` with ``--force_yml`` applied) and checks them up front, then hands them on
+to BasicSR's own ``train_pipeline`` / ``test_pipeline``. Outputs (``experiments/``, ``results/``,
+``tb_logger/``) go under ``--root`` (default: the current working directory).
+"""
+import os
+import os.path as osp
+import sys
+
+USAGE = """usage: basicsr {train,test} -opt OPT.yml [--launcher none|pytorch|slurm] [--auto_resume]
+                      [--debug] [--force_yml key:sub=value ...] [--root DIR]
+
+  train   run BasicSR's training pipeline with the GIMSANet plugin registered
+  test    run BasicSR's test pipeline (writes results/<name>/)
+  --root  folder that receives experiments/, results/ and tb_logger/ (default: current directory)
+"""
+
+
+def _without_root(argv):
+    """``argv`` less ``--root DIR`` / ``--root=DIR`` (basicsr's parser does not know it)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == '--root':
+            skip = True
+        elif not arg.startswith('--root='):
+            out.append(arg)
+    return out
+
+
+def run(phase, argv, prog='basicsr'):
+    """Run ``phase`` ('train' or 'test') with basicsr-style ``argv``; returns an exit code."""
+    from gimsanet_arch.options import normalize_local_rank_argv
+    argv = normalize_local_rank_argv(argv)
+    if any(a in ('-h', '--help') for a in argv):
+        print(USAGE)
+        return 0
+    import gimsanet_arch  # noqa: F401  (patches + registration)
+    from gimsanet_arch.commands.option_checks import check_run, known_errors, one_line
+    from gimsanet_arch.options import handed_on, read_options
+    from gimsanet_arch.training.resume import ExperimentGuard
+
+    guard = None
+    try:
+        opt, args = read_options(argv, prog)
+        root = osp.abspath(args.root or os.getcwd())
+        check_run(opt, args.opt, resuming=args.auto_resume)
+        os.makedirs(root, exist_ok=True)
+        sys.argv = [f'{prog} {phase}'] + _without_root(argv)
+        with handed_on(opt):
+            if phase == 'train':
+                from basicsr.train import train_pipeline
+                name = opt['name'] if not args.debug or opt['name'].startswith('debug') else 'debug_' + opt['name']
+                guard = ExperimentGuard(root, name)
+                train_pipeline(root)
+            else:
+                from basicsr.test import test_pipeline
+                test_pipeline(root)
+    except known_errors() as err:
+        if guard is not None:
+            guard.rollback()  # a fresh run that saved nothing leaves nothing behind
+        from basicsr.utils.dist_util import get_dist_info
+        rank, world_size = get_dist_info()
+        where = f' [rank {rank}]' if world_size > 1 else ''
+        print(f'{prog} {phase}: error{where}: {one_line(err)}', file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    while argv and argv[0].startswith(('--local-rank', '--local_rank')):  # torch.distributed.launch puts it first
+        n = 1 if '=' in argv[0] else 2
+        argv = argv[n:] + argv[:n]
+    if not argv or argv[0] not in ('train', 'test'):
+        print(USAGE, file=sys.stderr if argv and argv[0] not in ('-h', '--help') else sys.stdout)
+        return 0 if argv and argv[0] in ('-h', '--help') else 2
+    return run(argv[0], argv[1:])
+
+
+if __name__ == '__main__':
+    sys.exit(main())

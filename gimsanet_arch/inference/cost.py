@@ -1,0 +1,48 @@
+"""What a network costs: parameters, multiply-accumulates per pixel, time per megapixel."""
+import statistics
+import time
+
+import torch
+
+
+def count_params(net):
+    """Trainable parameters."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def _square_input(in_ch, size, multiple, device):
+    size = -(-size // multiple) * multiple
+    return torch.rand(1, in_ch, size, size, device=device)
+
+
+@torch.no_grad()
+def macs_per_pixel(net, in_ch, size=64, multiple=1, device='cpu', exclude=None):
+    """Multiply-accumulates per input pixel from ``torch.utils.flop_counter.FlopCounterMode`` (a MAC
+    is half a FLOP; the counter counts matrix products and convolutions, not elementwise ops).
+    ``exclude``: a sub-module whose own count is subtracted (e.g. GIMSANet's fixed gradient convs,
+    which are not learned)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    x = _square_input(in_ch, size, multiple, device)
+    with FlopCounterMode(display=False) as counter:
+        net(x)
+    flops = counter.get_total_flops()
+    if exclude is not None:
+        with FlopCounterMode(display=False) as excluded:
+            exclude(x)
+        flops -= excluded.get_total_flops()
+    return flops / 2. / (x.shape[-2] * x.shape[-1])
+
+
+@torch.no_grad()
+def ms_per_megapixel(net, in_ch, size=256, runs=3, multiple=1, device='cpu'):
+    """Median milliseconds per megapixel of ``runs`` timed forwards (after one warm-up), batch 1."""
+    x = _square_input(in_ch, size, multiple, device)
+    net(x)
+    times = []
+    for _ in range(max(1, runs)):
+        start = time.perf_counter()
+        net(x)
+        if x.device.type == 'cuda':
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000. / (x.shape[-2] * x.shape[-1] / 1e6)

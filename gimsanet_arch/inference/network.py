@@ -1,0 +1,89 @@
+"""Which network to run: a :class:`ModelSpec` from an option file, a ``--model`` argument or an arch
+name, built and loaded once for inference."""
+import os.path as osp
+from copy import deepcopy
+
+import yaml
+
+from gimsanet_arch.archs.arch_info import in_channels, pad_multiple
+from gimsanet_arch.training.checkpoint import load_network_checked
+
+
+class ModelSpec:
+    """A network to run: ``name``, its ``network_g`` options, an optional checkpoint (none: random
+    initial weights), the checkpoint key, strictness, and a padding multiple that overrides the
+    architecture's own (``val.pad_multiple`` / ``val.window_size`` of an option file)."""
+
+    def __init__(self, name, network_opt, checkpoint=None, param_key='params', strict=True, pad_multiple=None):
+        self.name = name
+        self.network_opt = dict(network_opt)
+        self.checkpoint = checkpoint or None
+        self.param_key = param_key
+        self.strict = strict
+        self.pad_multiple = pad_multiple
+
+    @property
+    def in_ch(self):
+        """Input channels of the network (from its options, else its constructor default)."""
+        return in_channels(self.network_opt)
+
+    def __repr__(self):
+        return f'ModelSpec({self.name!r}, {self.network_opt.get("type")}, checkpoint={self.checkpoint!r})'
+
+
+def load_yaml(path):
+    """An option (or arch-options) YAML file as a dict, with BasicSR's ordered loader."""
+    from basicsr.utils.options import ordered_yaml
+    if not osp.isfile(path):
+        raise ValueError(f'option file not found: {path}')
+    with open(path) as f:
+        opt = yaml.load(f, Loader=ordered_yaml()[0])
+    if not isinstance(opt, dict):
+        raise ValueError(f'{path}: not a mapping of options')
+    return opt
+
+
+def spec_from_options(opt, name):
+    """A :class:`ModelSpec` from an option dict (``network_g``, ``path.pretrain_network_g``,
+    ``path.param_key_g`` / ``param_key``, ``strict_load_g``, ``val.pad_multiple`` / ``window_size``)."""
+    if 'network_g' not in opt:
+        raise ValueError(f'{name}: no network_g section')
+    path_opt = opt.get('path') or {}
+    val = opt.get('val') or {}
+    return ModelSpec(name, opt['network_g'], path_opt.get('pretrain_network_g'),
+                     path_opt.get('param_key_g', path_opt.get('param_key', 'params')),
+                     path_opt.get('strict_load_g', True), val.get('pad_multiple', val.get('window_size')))
+
+
+def spec_from_option_file(path, name=None):
+    """A :class:`ModelSpec` from a BasicSR option file."""
+    opt = load_yaml(path)
+    return spec_from_options(opt, name or opt.get('name') or osp.splitext(osp.basename(path))[0])
+
+
+def spec_from_model_arg(text):
+    """``NAME=ARCH_OPTIONS_YAML[:CHECKPOINT]``: the yml holds ``network_g`` (or is the network dict
+    itself); no checkpoint means random initial weights."""
+    if '=' not in text:
+        raise ValueError(f'--model {text!r}: expected NAME=ARCH_OPTIONS_YAML[:CHECKPOINT]')
+    name, rest = text.split('=', 1)
+    yml, _, ckpt = rest.partition(':')
+    opt = load_yaml(yml)
+    if 'network_g' in opt:
+        spec = spec_from_options(opt, name)
+        spec.checkpoint = ckpt or None
+        return spec
+    if 'type' not in opt:
+        raise ValueError(f'{yml}: needs network_g (or a network dict with type)')
+    return ModelSpec(name, opt, ckpt or None)
+
+
+def build(spec, device='cpu'):
+    """Build (and load) the network of ``spec``; returns ``(net, multiple)``: the network in eval
+    mode on ``device`` and the padding multiple its input needs."""
+    from basicsr.archs import build_network
+    net = build_network(deepcopy(spec.network_opt))
+    if spec.checkpoint:
+        load_network_checked(net, spec.checkpoint, strict=spec.strict, param_key=spec.param_key)
+    multiple = int(spec.pad_multiple or pad_multiple(net))
+    return net.to(device).eval(), max(multiple, 1)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Print GIMSANet's parameter count and MACs per pixel (FlopCounterMode; MAC = FLOP / 2).
 
-"learned" counts the trainable convs only (the spec's figure); "+ fixed" adds the fixed gradient convs.
+"learned" counts the trainable convs only (the figure of docs/gimsanet-spec.md#size-and-cost);
+"+ fixed" adds the fixed gradient convs.
 Usage: python scripts/count_macs.py [--in-channels 3] [--grad-mode official] [--height 481 --width 321]
 """
 import argparse

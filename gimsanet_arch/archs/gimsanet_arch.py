@@ -1,7 +1,7 @@
 """GIMSANet: gradient-informed multi-scale attention denoiser, a faithful PyTorch port.
 
 Ported from the official Keras code (debashis15/GIMSANet, colour AWGN model) following
-``shared/docs/gimsanet-spec.md``. With the default arguments the network is the official one layer for
+``docs/gimsanet-spec.md``. With the default arguments the network is the official one layer for
 layer, so Keras weights load through ``gimsanet_arch.archs.keras_convert`` and reproduce its output.
 
 Structure (C = image channels, W = num_feat = 49, Hw = head_width = W + 1 = 50)::
@@ -15,9 +15,10 @@ Structure (C = image channels, W = num_feat = 49, Hw = head_width = W + 1 = 50):
     M  = sum_k MSABBranch_k(F), k in 2..5      pixel attention at 4 kernel sizes, summed
     y  = conv3(conv3(conv3(M) + h) + h) + x    linear tail, global residual
 
-Faithfulness notes (spec section 1): LeakyReLU slope 0.3 (Keras default), glorot-uniform init with zero
-bias, and TF 'same' padding, which for even kernels pads one more row/column at the bottom/right (torch's
-``padding='same'`` does the same; ``SameConv2d`` spells it out, see there).
+Faithfulness notes (docs/gimsanet-spec.md#layer-conventions): LeakyReLU slope 0.3 (Keras default),
+glorot-uniform init with zero bias, and TF 'same' padding, which for even kernels pads one more
+row/column at the bottom/right (torch's ``padding='same'`` does the same; ``SameConv2d`` spells it
+out, see there).
 """
 from typing import Final
 
@@ -28,7 +29,8 @@ from torch import nn
 from basicsr.utils.registry import ARCH_REGISTRY
 from gimsanet_arch.archs.gradient_util import GRAD_MODES, GradientMap
 
-# dilations of the five middle convs of the MSAB attention path (spec section 2)
+# dilations of the five middle convs of the MSAB attention path
+# (docs/gimsanet-spec.md#multi-scale-attention-block-msab)
 MSAB_DILATIONS = (1, 2, 3, 2, 1)
 # eps inside the gradient map's sqrt when the input requires grad (d sqrt / ds is infinite at 0)
 GRAD_EPS = 1e-12
@@ -44,7 +46,9 @@ def same_padding(kernel_size, dilation=1):
 
 
 class SameConv2d(nn.Conv2d):
-    """Stride-1 conv with Keras 'same' zero padding (the spec's table), as ``weight`` + ``bias``.
+    """Stride-1 conv with Keras 'same' zero padding, as ``weight`` + ``bias``.
+
+    The padding table is in docs/gimsanet-spec.md#layer-conventions.
 
     Symmetric cases (odd k, or even k with even d) use the conv's own integer padding. Asymmetric ones
     (even k with odd d: one more row/column at the bottom/right) pad explicitly with ``F.pad`` and run an
@@ -127,8 +131,9 @@ class GIMSANet(nn.Module):
         msab_kernels: kernel sizes of the MSAB branches (2, 3, 4, 5 officially); outputs are summed.
         attention_gate: ``False`` makes each MSAB branch output ``f = conv_k(F)`` ungated and drops the
             attention path (see ``MSABBranch``).
-        export_padding: explicit ``F.pad`` (spec table) before every conv instead of the conv's own padding,
-            for exporters; same numbers, same state_dict. Even without it no conv uses ``padding='same'``.
+        export_padding: explicit ``F.pad`` before every conv instead of the conv's own padding, for
+            exporters (docs/gimsanet-spec.md#layer-conventions); same numbers, same state_dict. Even
+            without it no conv uses ``padding='same'``.
     """
 
     def __init__(self, in_channels=3, out_channels=None, num_feat=49, head_width=None, negative_slope=0.3,
@@ -221,11 +226,12 @@ def count_macs_per_pixel(model=None, in_channels=3, size=32, include_fixed=False
     """Multiply-accumulates per output pixel, measured with ``torch.utils.flop_counter.FlopCounterMode``.
 
     MAC = FLOP / 2 (the counter counts a multiply-add as 2 FLOPs, and counts convolutions only; the
-    elementwise ops -- LeakyReLU, sigmoid, products, adds, the sqrt -- are left out, as in the spec).
-    ``include_fixed=False`` (default) counts the learned convs only: the spec's 1,280,700 (3ch) /
-    1,278,918 (1ch). ``include_fixed=True`` adds the fixed gradient conv(s): 1,280,754 / 1,278,936.
-    The count is exact per pixel for any size (every conv runs at full resolution; the counter ignores
-    padding), so a small ``size`` is enough. Conv biases are not counted (as in the spec).
+    elementwise ops -- LeakyReLU, sigmoid, products, adds, the sqrt -- are left out, as in
+    docs/gimsanet-spec.md#size-and-cost). ``include_fixed=False`` (default) counts the learned convs
+    only: the documented 1,280,700 (3ch) / 1,278,918 (1ch). ``include_fixed=True`` adds the fixed
+    gradient conv(s): 1,280,754 / 1,278,936. The count is exact per pixel for any size (every conv runs
+    at full resolution; the counter ignores padding), so a small ``size`` is enough. Conv biases are
+    not counted (as in that section).
     """
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -2,9 +2,10 @@
 
 Two users, two conventions:
 
-* ``gradient_map`` / ``GradientMap``: GIMSANet's fixed gradient branch (spec section 3). It maps a
-  ``(B, C, H, W)`` image to a 1-channel magnitude ``sqrt(Gh^2 + Gv^2)``. **Zero padding**, because
-  that is what the official Keras ``Conv2D(padding='same')`` does (faithful: borders light up).
+* ``gradient_map`` / ``GradientMap``: GIMSANet's fixed gradient branch
+  (docs/gimsanet-spec.md#gradient-branch). It maps a ``(B, C, H, W)`` image to a 1-channel magnitude
+  ``sqrt(Gh^2 + Gv^2)``. **Zero padding**, because that is what the official Keras
+  ``Conv2D(padding='same')`` does (faithful: borders light up).
 * ``image_gradients``: per-channel ``(gx, gy)`` for losses (the project's GradientLoss). **Replicate
   padding**, so that a loss does not see artificial edges at the image border; the result is
   differentiable and has the input's shape.
@@ -18,7 +19,8 @@ from torch import nn
 GRAD_MODES = ('official', 'sobel_luma', 'sobel_color')
 IMAGE_GRADIENT_OPERATORS = ('sobel', 'central')
 
-# 1-D building blocks: a derivative s and a 1-2-1 smoother t (the spec's notation)
+# 1-D building blocks: a derivative s and a 1-2-1 smoother t
+# (the notation of docs/gimsanet-spec.md#gradient-branch)
 _S = (-1.0, 0.0, 1.0)
 _T = (1.0, 2.0, 1.0)
 
@@ -35,7 +37,8 @@ def sobel_kernels(dtype=torch.float32, device=None):
 
 
 def official_color_kernels(dtype=torch.float32, device=None):
-    """The official colour kernels exactly as the Keras tensor is laid out (spec section 3).
+    """The official colour kernels exactly as the Keras tensor is laid out
+    (docs/gimsanet-spec.md#the-official-colour-kernels-as-keras-lays-them-out).
 
     The author's nested list has shape (3, 3, 3, 1), and Keras reads axis 0 as the kernel *row*, not
     the channel as the code comments say. In torch layout ``W[0, c, i, j]``:
@@ -64,7 +67,8 @@ def gradient_kernels(in_channels, mode, dtype=torch.float32, device=None):
     * ``sobel_color``: ``weight`` is ``(2C, 1, 3, 3)`` = [Sx, Sy] per channel, ``groups = C``.
 
     With 1 channel, ``official`` and ``sobel_luma`` are both the plain Sobel pair (the lab's gray
-    nets use a true Sobel; spec section 3), and ``sobel_color`` gives the same magnitude.
+    nets use a true Sobel; docs/gimsanet-spec.md#gray-kernels-not-released), and ``sobel_color`` gives
+    the same magnitude.
     """
     if mode not in GRAD_MODES:
         raise ValueError(f'grad mode must be one of {GRAD_MODES} (or "none" in the arch), got {mode!r}')

@@ -1,4 +1,6 @@
-"""GIMSANet port: structure, padding, counts, switches, dtypes, serialisation (spec sections 1, 2 and 4)."""
+"""GIMSANet port: structure, padding, counts, switches, dtypes, serialisation
+(docs/gimsanet-spec.md#layer-conventions, docs/gimsanet-spec.md#architecture and
+docs/gimsanet-spec.md#size-and-cost)."""
 import io
 import warnings
 
@@ -98,7 +100,7 @@ def test_out_channels_and_bad_args():
         GIMSANet(msab_kernels=())
 
 
-# ----------------------------------------------------------------------------- padding (spec table)
+# ------------------------------------------------- padding (table in docs/gimsanet-spec.md#layer-conventions)
 SPEC_TABLE = {(2, 1): (0, 1), (2, 2): (1, 1), (2, 3): (1, 2), (3, 1): (1, 1), (3, 2): (2, 2), (3, 3): (3, 3),
               (4, 1): (1, 2), (4, 2): (3, 3), (4, 3): (4, 5), (5, 1): (2, 2), (5, 2): (4, 4), (5, 3): (6, 6)}
 
@@ -168,7 +170,8 @@ def test_export_padding_same_numbers_same_state_dict():
 
 
 def test_receptive_field_is_85():
-    """Measured as in the spec: input pixels that reach one output pixel (width does not matter)."""
+    """Input pixels that reach one output pixel (width does not matter), measured as in
+    docs/gimsanet-spec.md#skips-and-receptive-field."""
     torch.manual_seed(0)
     net = GIMSANet(num_feat=2).double()
     x = torch.rand(1, 3, 91, 91, dtype=torch.float64, requires_grad=True)

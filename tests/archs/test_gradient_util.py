@@ -1,4 +1,5 @@
-"""Fixed gradient operators: values on hand-made patterns, derived from the spec (section 3) by hand."""
+"""Fixed gradient operators: values on hand-made patterns, derived by hand from
+docs/gimsanet-spec.md#gradient-branch."""
 import math
 
 import pytest
@@ -34,7 +35,8 @@ def test_sobel_kernels_are_textbook():
 
 
 def test_official_kernels_follow_keras_layout():
-    """W[0,c,i,j]: Gh = s_c * t_i, Gv = t_c * s_i with s = (-1,0,1), t = (1,2,1) (spec section 3)."""
+    """W[0,c,i,j]: Gh = s_c * t_i, Gv = t_c * s_i with s = (-1,0,1), t = (1,2,1)
+    (docs/gimsanet-spec.md#the-official-colour-kernels-as-keras-lays-them-out)."""
     gh, gv = official_color_kernels()
     s, t = (-1, 0, 1), (1, 2, 1)
     for c in range(3):

@@ -15,7 +15,7 @@ setup(
     description='GIMSANet (INDICON 2024) denoiser, with Restormer and NAFNet, as a BasicSR plugin',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
-    packages=find_packages(include=['gimsanet_arch', 'gimsanet_arch.*']),
+    packages=find_packages(include=['gimsanet_arch', 'gimsanet_arch.*', 'gimsanet_prep', 'gimsanet_prep.*']),
     include_package_data=True,
     python_requires='>=3.9',
     install_requires=[
@@ -29,7 +29,7 @@ setup(
         'h5py',
         'scipy',
     ],
-    extras_require={'test': ['pytest']},
+    extras_require={'test': ['pytest', 'matplotlib'], 'plots': ['matplotlib']},
     entry_points={'console_scripts': ['basicsr=gimsanet_arch.commands.basicsr_cli:main']},
     license='Apache-2.0',
 )

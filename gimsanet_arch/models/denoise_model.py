@@ -342,7 +342,7 @@ class DenoiseModel(SRModel):
 
     # ------------------------------------------------------------------ checkpoints
     def load_network(self, net, load_path, strict=True, param_key='params'):
-        from gimsanet_arch.utils.checkpoint import load_network_checked
+        from gimsanet_arch.training.checkpoint import load_network_checked
         load_network_checked(self.get_bare_model(net), load_path, strict=strict, param_key=param_key,
                              logger=get_root_logger())
 

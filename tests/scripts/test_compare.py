@@ -1,4 +1,4 @@
-"""scripts/compare.py on generated images with two tiny models (one from an option file with a
+"""scripts/compare.py (gimsanet_arch.commands.compare) on generated images with two tiny models (one from an option file with a
 checkpoint, one from --model with random weights)."""
 import csv
 import os
@@ -60,8 +60,9 @@ def test_compare_cli(setup):
 def test_protocol_matches_evaluation_doc(setup):
     """The noisy input and metrics are the documented ones (seed 0 per image, RGB, uint8, crop 0)."""
     from basicsr.metrics import calculate_psnr
-    from gimsanet_arch.utils import compare as cmp
-    path = cmp.list_images(str(setup / 'imgs'))[0]
+    from gimsanet_arch.inference import evaluate as cmp
+    from gimsanet_prep.images import list_images
+    path = list_images(str(setup / 'imgs'))[0]
     clean = cmp.read_clean(path, 3)
     rgb = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.
     np.random.seed(0)
@@ -74,7 +75,18 @@ def test_protocol_matches_evaluation_doc(setup):
 
 
 def test_macs_identity_is_zero_and_conv_counts():
-    from gimsanet_arch.utils import compare as cmp
+    from gimsanet_arch.inference import cost
     conv = torch.nn.Conv2d(3, 3, 3, padding=1, bias=False)
-    assert cmp.macs_per_pixel(conv, 3, size=16) == pytest.approx(3 * 3 * 9)
-    assert cmp.count_params(conv) == 81
+    assert cost.macs_per_pixel(conv, 3, size=16) == pytest.approx(3 * 3 * 9)
+    assert cost.count_params(conv) == 81
+
+
+def test_chart_needs_matplotlib_and_says_so(tmp_path, monkeypatch):
+    from gimsanet_arch.commands import report
+    rows = [dict(model='a', data='d', sigma=15, psnr=30.0), dict(model='b', data='d', sigma=15, psnr=31.0)]
+    if report.pyplot() is not None:
+        assert report.write_psnr_chart(rows, str(tmp_path / 'c.png')) == str(tmp_path / 'c.png')
+        assert cv2.imread(str(tmp_path / 'c.png')) is not None
+    monkeypatch.setattr(report, 'pyplot', lambda: None)
+    assert report.write_psnr_chart(rows, str(tmp_path / 'none.png')) is None
+    assert not (tmp_path / 'none.png').exists()

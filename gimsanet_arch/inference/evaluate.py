@@ -1,0 +1,117 @@
+"""Score models on clean test images with synthetic noise (the standard AWGN protocol of
+docs/evaluation.md#standard-awgn-protocol): numpy generator reset to seed 0 for every image,
+``normal(0, sigma/255)`` added to the RGB (or gray) float image, not clipped; the network output
+(through :func:`gimsanet_arch.inference.engine.run`) clamped and rounded to uint8; PSNR and SSIM with
+BasicSR's ``calculate_psnr`` / ``calculate_ssim`` (crop 0, not Y-only), averaged over images.
+"""
+import os.path as osp
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gimsanet_arch.data.gaussian_noise_dataset import add_test_noise
+from gimsanet_arch.inference import cost, engine, network
+from gimsanet_prep.images import list_images, read_image, to_float
+
+
+def read_clean(path, in_ch):
+    """An image file as float32 HxWxC in [0, 1]: RGB for ``in_ch`` 3, OpenCV's gray conversion
+    (IMREAD_GRAYSCALE) for ``in_ch`` 1."""
+    img = to_float(read_image(path, mode='gray' if in_ch == 1 else 'color'))
+    return img if in_ch == 1 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def to_uint8(img):
+    return (np.clip(img, 0, 1) * 255.).round().astype(np.uint8)
+
+
+def denoise_hwc(net, img, multiple=1, device='cpu', **run_options):
+    """HxWxC float32 [0, 1] (RGB or gray) -> the network's output in the same layout (float32)."""
+    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None].float()
+    y = engine.run(net, x, multiple, device=device, **run_options)
+    return y[0].numpy().transpose(1, 2, 0)
+
+
+def psnr_ssim(out_u8, gt_u8):
+    """BasicSR's PSNR and SSIM of two uint8 HxWxC images given in RGB (or gray) order."""
+    from basicsr.metrics import calculate_psnr, calculate_ssim
+    bgr = (lambda img: img[:, :, ::-1]) if out_u8.shape[2] == 3 else (lambda img: img)
+    a, b = bgr(out_u8), bgr(gt_u8)
+    return (float(calculate_psnr(a, b, crop_border=0, test_y_channel=False)),
+            float(calculate_ssim(a, b, crop_border=0, test_y_channel=False)))
+
+
+def crop_box(img, size):
+    """``(top, left, size)`` of a centred square crop of ``img``."""
+    h, w = img.shape[:2]
+    size = min(size, h, w)
+    return ((h - size) // 2, (w - size) // 2, size)
+
+
+def _crop(img, box):
+    top, left, size = box
+    return img[top:top + size, left:left + size]
+
+
+def model_costs(net, in_ch, multiple, device, mac_size=64, time_size=256, time_runs=3):
+    return dict(params=cost.count_params(net),
+                macs_per_pixel=cost.macs_per_pixel(net, in_ch, mac_size, multiple, device),
+                ms_per_mp=cost.ms_per_megapixel(net, in_ch, time_size, time_runs, multiple, device))
+
+
+def evaluate(specs, data_folders, sigmas, device='cpu', mac_size=64, time_size=256, time_runs=3, threads=None,
+             keep_crop=None, progress=True):
+    """Run every model on every image of every folder at every sigma.
+
+    Returns ``(rows, crops)``: ``rows`` a list of dicts (model, data, sigma, psnr, ssim, params,
+    macs_per_pixel, ms_per_mp, images); ``crops`` (when ``keep_crop = (folder, image_index, size)``)
+    maps sigma -> {'clean', 'noisy', model name: uint8 crop, plus 'psnr': {name: value}}.
+    """
+    if threads:
+        torch.set_num_threads(int(threads))
+    in_chs = {s.in_ch for s in specs}
+    if len(in_chs) != 1:
+        raise ValueError(f'models take different channel counts {sorted(in_chs)}; compare gray and colour separately')
+    in_ch = in_chs.pop()
+    nets, costs = {}, {}
+    for spec in specs:
+        net, multiple = network.build(spec, device)
+        nets[spec.name] = (net, multiple)
+        costs[spec.name] = model_costs(net, in_ch, multiple, device, mac_size, time_size, time_runs)
+    rows, crops = [], {}
+    for folder in data_folders:
+        paths = list_images(folder, recursive=False)
+        data_name = osp.basename(osp.normpath(folder))
+        sums = {(s.name, sigma): [0., 0.] for s in specs for sigma in sigmas}
+        bar = tqdm(total=len(paths) * len(sigmas) * len(specs), desc=f'compare {data_name}', unit='run',
+                   disable=not progress)
+        for index, path in enumerate(paths):
+            clean = read_clean(path, in_ch)
+            clean_u8 = to_uint8(clean)
+            keep = keep_crop is not None and keep_crop[0] == folder and keep_crop[1] == index
+            box = crop_box(clean, keep_crop[2]) if keep else None
+            for sigma in sigmas:
+                noisy = add_test_noise(clean, sigma, seed=0, channel_order='rgb')
+                if keep:
+                    entry = crops.setdefault(sigma, {'psnr': {}})
+                    entry['clean'], entry['noisy'] = _crop(clean_u8, box), _crop(to_uint8(noisy), box)
+                    entry['psnr']['noisy'] = psnr_ssim(to_uint8(noisy), clean_u8)[0]
+                for spec in specs:
+                    net, multiple = nets[spec.name]
+                    out_u8 = to_uint8(denoise_hwc(net, noisy, multiple, device))
+                    p, s = psnr_ssim(out_u8, clean_u8)
+                    sums[(spec.name, sigma)][0] += p
+                    sums[(spec.name, sigma)][1] += s
+                    if keep:
+                        entry[spec.name] = _crop(out_u8, box)
+                        entry['psnr'][spec.name] = p
+                    bar.update(1)
+        bar.close()
+        for spec in specs:
+            for sigma in sigmas:
+                p, s = sums[(spec.name, sigma)]
+                rows.append(dict(model=spec.name, data=data_name, sigma=sigma, psnr=p / len(paths),
+                                 ssim=s / len(paths), images=len(paths), **costs[spec.name]))
+    return rows, crops

@@ -1,1 +1,0 @@
-"""Helpers shared across the plugin (resume, distributed setup, option checks)."""

@@ -38,7 +38,6 @@ def run(phase, argv, prog='basicsr'):
     if any(a in ('-h', '--help') for a in argv):
         print(USAGE)
         return 0
-    import gimsanet_arch  # noqa: F401  (patches + registration)
     from gimsanet_arch.commands.option_checks import check_run, known_errors, one_line
     from gimsanet_arch.options import handed_on, read_options
     from gimsanet_arch.training.resume import ExperimentGuard

@@ -41,7 +41,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    import gimsanet_arch  # noqa: F401  (patches + registries)
     from gimsanet_arch.commands import report
     from gimsanet_arch.inference import evaluate, network
 

@@ -204,3 +204,10 @@ def test_a_patch_whose_defect_is_fixed_is_skipped(monkeypatch):
     assert not hasattr(FixedBaseModel.model_to_device, '_gimsanet_patch')
     assert compat.install(compat.Patch(row.name, 'fixed_basicsr:BaseModel.model_to_device', row.make, row.why,
                                        row.versions, row.test)) is True  # without the check it would patch
+
+
+def test_readme_lists_every_patch_row():
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'README.md')).read()
+    section = readme[readme.index('## Compatibility with basicsr'):readme.index('## How the package is organised')]
+    for patch in compat.PATCHES:
+        assert f'`{patch.name}`' in section, f'README does not list the compat row {patch.name}'

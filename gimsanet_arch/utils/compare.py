@@ -29,9 +29,8 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from gimsanet_arch.archs.arch_info import in_channels, pad_multiple as arch_pad_multiple
 from gimsanet_arch.data.gaussian_noise_dataset import add_test_noise
-
-IN_CH_KEYS = ('inp_channels', 'img_channel', 'in_chans', 'in_channels', 'in_nc')
 
 
 class ModelSpec:
@@ -47,10 +46,7 @@ class ModelSpec:
 
     @property
     def in_ch(self):
-        for key in IN_CH_KEYS:
-            if key in self.network_opt:
-                return int(self.network_opt[key])
-        return 3
+        return in_channels(self.network_opt)
 
 
 def _load_yaml(path):
@@ -105,7 +101,7 @@ def build_model(spec, device='cpu'):
 def pad_multiple(net, spec):
     if spec.pad_multiple:
         return int(spec.pad_multiple)
-    return int(getattr(net, 'pad_multiple', 1) or 1)
+    return arch_pad_multiple(net)
 
 
 def run_net(net, img, multiple=1, device='cpu'):

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from gimsanet_arch.archs.arch_info import arch_info
 from gimsanet_arch.commands.option_checks import check_options, check_types
 from gimsanet_arch.options import apply_force_yml, load_yaml
 
@@ -21,16 +22,14 @@ import tiny_data  # noqa: E402
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ALL_OPTIONS = sorted(glob.glob(osp.join(REPO, 'options', '**', '*.yml'), recursive=True))
 
-TINY_NETS = {
-    'Restormer': {'dim': 8, 'num_blocks': '[1,1,1,1]', 'num_refinement_blocks': 1},
-    'NAFNet': {'width': 8, 'enc_blk_nums': '[1,1,1,1]', 'middle_blk_num': 1, 'dec_blk_nums': '[1,1,1,1]'},
-    'NAFNetLocal': {'width': 8, 'enc_blk_nums': '[1,1,1,1]', 'middle_blk_num': 1, 'dec_blk_nums': '[1,1,1,1]',
-                    'train_size': '[1,3,16,16]'},
-    'SwinIR': {'embed_dim': 12, 'depths': '[1]', 'num_heads': '[2]', 'img_size': 16},
-    'RIDNet': {'mid_channels': 16, 'num_block': 1},  # its channel attention divides by 16
-    'GIMSANet': {'num_feat': 8},
-}
 SIZE = 24
+
+
+def _force_yml_value(value):
+    """A ``--force_yml`` value basicsr reads back as ``value`` (lists without spaces: ``[1,1,1,1]``)."""
+    if isinstance(value, (list, tuple)):
+        return '[' + ','.join(_force_yml_value(v) for v in value) + ']'
+    return str(value)
 
 
 def _rel(path):
@@ -77,8 +76,9 @@ def overrides(opt, tiny, phase):
                       f'datasets:train:iters=[{",".join(["1"] * n)}]',
                       f'datasets:train:gt_sizes=[{",".join(["16"] * (n - 1) + [str(SIZE)])}]']
     net = opt.get('network_g') or {}
-    for key, value in TINY_NETS.get(net.get('type'), {}).items():
-        e.append(f'network_g:{key}={value}')
+    tiny_net = arch_info(net['type']).tiny_config if 'type' in net else {}
+    for key, value in tiny_net.items():
+        e.append(f'network_g:{key}={_force_yml_value(value)}')
     if phase == 'train':
         e.append('train:total_iter=2')
         sched = opt['train'].get('scheduler') or {}

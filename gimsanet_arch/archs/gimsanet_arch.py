@@ -136,6 +136,13 @@ class GIMSANet(nn.Module):
             without it no conv uses ``padding='same'``.
     """
 
+    # every conv runs at full resolution with 'same' padding: any height and width work as they are
+    pad_multiple = 1
+    # the constructor argument that sets the image channels (the output has as many)
+    in_channels_arg = 'in_channels'
+    # a narrow trunk (8 instead of 49 features) that runs in milliseconds, for plumbing tests
+    tiny_config = {'num_feat': 8}
+
     def __init__(self, in_channels=3, out_channels=None, num_feat=49, head_width=None, negative_slope=0.3,
                  grad_mode='official', msab_kernels=(2, 3, 4, 5), attention_gate=True, export_padding=False):
         super().__init__()

@@ -113,6 +113,13 @@ class NAFNet(nn.Module):
     ``dec_blk_nums=[2, 2, 2, 2]``.
     """
 
+    # forward() pads to 2**len(enc_blk_nums) itself and crops back, so callers need not pad
+    pad_multiple = 1
+    # the official constructor's name for the image channels (input and output)
+    in_channels_arg = 'img_channel'
+    # four levels of one block at width 8, for plumbing tests
+    tiny_config = {'width': 8, 'enc_blk_nums': [1, 1, 1, 1], 'middle_blk_num': 1, 'dec_blk_nums': [1, 1, 1, 1]}
+
     def __init__(self, img_channel=3, width=16, middle_blk_num=1, enc_blk_nums=[], dec_blk_nums=[]):  # noqa: B006
         super().__init__()
         self.intro = nn.Conv2d(img_channel, width, kernel_size=3, padding=1, stride=1, groups=1, bias=True)
@@ -177,7 +184,13 @@ class NAFNetLocal(NAFNet):
         *args, **kwargs: :class:`NAFNet` arguments.
         train_size (tuple): (N, C, H, W) of the training crops (only H, W matter).
         fast_imp (bool): the release's faster, non-equivalent pooling approximation.
+
+    ``pad_multiple`` and ``in_channels_arg`` are NAFNet's (inherited).
     """
+
+    # NAFNet's tiny net trained on 16 px crops: a 19x23 input (padded to 32 inside) is larger than
+    # the 24 px TLC windows, so the local pools really slide
+    tiny_config = {**NAFNet.tiny_config, 'train_size': [1, 3, 16, 16]}
 
     def __init__(self, *args, train_size=(1, 3, 256, 256), fast_imp=False, **kwargs):
         super().__init__(*args, **kwargs)

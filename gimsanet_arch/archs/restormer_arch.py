@@ -218,6 +218,13 @@ class Restormer(nn.Module):
             the embedding instead (set ``inp_channels=6``).
     """
 
+    # three stride-2 levels (PixelUnshuffle(2) each): height and width must divide by 2**3
+    pad_multiple = 8
+    # the official constructor's name for the input channels (``out_channels`` is separate)
+    in_channels_arg = 'inp_channels'
+    # one block per level and 8 channels at full resolution, for plumbing tests
+    tiny_config = {'dim': 8, 'num_blocks': [1, 1, 1, 1], 'num_refinement_blocks': 1}
+
     def __init__(self,
                  inp_channels=3,
                  out_channels=3,

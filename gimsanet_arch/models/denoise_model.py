@@ -36,6 +36,7 @@ from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import METRIC_REGISTRY, MODEL_REGISTRY
+from gimsanet_arch.archs.arch_info import pad_multiple as arch_pad_multiple
 from gimsanet_arch.inference import engine
 from gimsanet_arch.models.lr_scheduler import build_scheduler
 
@@ -249,7 +250,7 @@ class DenoiseModel(SRModel):
         val_opt = self.opt.get('val') or {}
         multiple = val_opt.get('pad_multiple', val_opt.get('window_size'))
         if multiple is None:
-            multiple = getattr(self.get_bare_model(self.net_g), 'pad_multiple', 1)
+            multiple = arch_pad_multiple(self.get_bare_model(self.net_g))
         return max(int(multiple or 1), 1)
 
     def test(self):

@@ -11,12 +11,11 @@ Both
     * validation reads ``val.rgb2bgr`` (default true; only changes the channel order of saved
       images) and ``val.use_image`` (default true as in the official train loop):
       ``use_image: true`` computes the metrics on the uint8 images, ``false`` on the raw float
-      network output and ground truth (output not clamped), exactly as the official
-      ``calculate_psnr`` / ``calculate_ssim`` do for tensors: PSNR in float64 with peak 1 when the
-      output's maximum is <= 1, else 255; SSIM is the official 3-D variant (an 11x11x11 Gaussian
-      window across height, width and channels, replicate padding, constants from the same peak
-      rule; ``ssim3d: false`` in a metric's options selects the official 2-D one, ``test_y_channel``
-      the Y-channel one). Other metric types go to BasicSR on uint8 images.
+      network output and ground truth (output not clamped). ``type: calculate_psnr`` /
+      ``calculate_ssim`` mean the official metrics (``calculate_psnr_official`` /
+      ``calculate_ssim_official`` in ``gimsanet_arch.metrics.official_metric``: peak 1 or 255 by
+      the output's maximum, 3-D SSIM unless ``ssim3d: false``). Other metric types go to BasicSR
+      on uint8 images.
 ImageCleanModel (Restormer)
     * L1 (any ``*_opt`` loss), ``train.use_grad_clip`` (norm 0.01), ``train.mixing_augs`` mixup,
       progressive ``mini_batch_sizes``/``iters``/``gt_sizes`` in ``datasets.train``,
@@ -30,116 +29,21 @@ ImageRestorationModel (NAFNet)
       ``val.max_minibatch`` and averages the overlaps uniformly, as the official ``grids()``.
 """
 import math
-from copy import deepcopy
 from os import path as osp
 
-import cv2
-import numpy as np
 import torch
-from torch.nn import functional as F
 
 from basicsr.metrics import calculate_metric
-from basicsr.metrics.metric_util import reorder_image, to_y_channel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 from gimsanet_arch.inference import engine
 from gimsanet_arch.models.denoise_model import DenoiseModel
 
 
-# ---------------------------------------------------------------------------------------- metrics
-def _to_hwc64(img):
-    if isinstance(img, torch.Tensor):
-        img = img.detach().cpu()
-        if img.ndim == 4:
-            img = img.squeeze(0)
-        img = img.numpy().transpose(1, 2, 0)
-    return np.asarray(img).astype(np.float64)
-
-
-def _prepare(img1, img2, crop_border, input_order):
-    if input_order not in ('HWC', 'CHW'):
-        raise ValueError(f'Wrong input_order {input_order}; use HWC or CHW')
-    tensors = isinstance(img1, torch.Tensor)
-    img1, img2 = _to_hwc64(img1), _to_hwc64(img2)
-    if not tensors:
-        img1 = reorder_image(img1, input_order=input_order).astype(np.float64)
-        img2 = reorder_image(img2, input_order=input_order).astype(np.float64)
-    if img1.shape != img2.shape:
-        raise ValueError(f'Image shapes differ: {img1.shape}, {img2.shape}')
-    if crop_border:
-        img1 = img1[crop_border:-crop_border, crop_border:-crop_border, ...]
-        img2 = img2[crop_border:-crop_border, crop_border:-crop_border, ...]
-    return img1, img2
-
-
-def official_psnr(img1, img2, crop_border=0, input_order='HWC', test_y_channel=False, **_):
-    """The official Restormer/NAFNet ``calculate_psnr``: numpy images or tensors, peak 1 when
-    ``img1.max() <= 1`` else 255, float64."""
-    img1, img2 = _prepare(img1, img2, crop_border, input_order)
-    if test_y_channel:
-        img1, img2 = to_y_channel(img1), to_y_channel(img2)
-    mse = np.mean((img1 - img2) ** 2)
-    if mse == 0:
-        return float('inf')
-    peak = 1. if img1.max() <= 1 else 255.
-    return float(20. * np.log10(peak / np.sqrt(mse)))
-
-
-def _gaussian_window_3d():
-    g = cv2.getGaussianKernel(11, 1.5)
-    w2 = np.outer(g, g.transpose())
-    return torch.tensor(np.stack([w2 * k for k in g[:, 0]], axis=0), dtype=torch.float32)[None, None]
-
-
-def _ssim_3d(img1, img2, peak):
-    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
-    kernel = _gaussian_window_3d()
-
-    def filt(x):
-        x = F.pad(x[None, None], (5, 5, 5, 5, 5, 5), mode='replicate')
-        return F.conv3d(x, kernel)[0, 0]
-
-    a = torch.from_numpy(img1).float()
-    b = torch.from_numpy(img2).float()
-    mu1, mu2 = filt(a), filt(b)
-    s1 = filt(a * a) - mu1 ** 2
-    s2 = filt(b * b) - mu2 ** 2
-    s12 = filt(a * b) - mu1 * mu2
-    ssim_map = ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1 ** 2 + mu2 ** 2 + c1) * (s1 + s2 + c2))
-    return float(ssim_map.mean())
-
-
-def _ssim_2d(img1, img2, peak, border=None):
-    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
-    g = cv2.getGaussianKernel(11, 1.5)
-    window = np.outer(g, g.transpose())
-    kw = {} if border is None else {'borderType': border}
-
-    def filt(x):
-        y = cv2.filter2D(x, -1, window, **kw)
-        return y if border is not None else y[5:-5, 5:-5]
-
-    mu1, mu2 = filt(img1), filt(img2)
-    s1 = filt(img1 ** 2) - mu1 ** 2
-    s2 = filt(img2 ** 2) - mu2 ** 2
-    s12 = filt(img1 * img2) - mu1 * mu2
-    ssim_map = ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1 ** 2 + mu2 ** 2 + c1) * (s1 + s2 + c2))
-    return float(ssim_map.mean())
-
-
-def official_ssim(img1, img2, crop_border=0, input_order='HWC', test_y_channel=False, ssim3d=True, **_):
-    """The official Restormer/NAFNet ``calculate_ssim`` (3-D SSIM by default; see module doc)."""
-    img1, img2 = _prepare(img1, img2, crop_border, input_order)
-    if test_y_channel:
-        y1, y2 = to_y_channel(img1), to_y_channel(img2)
-        return _ssim_2d(y1[..., 0], y2[..., 0], 255, border=cv2.BORDER_REPLICATE)
-    peak = 1 if img1.max() <= 1 else 255
-    if ssim3d:
-        return _ssim_3d(img1, img2, peak)
-    return _ssim_2d(img1, img2, peak)
-
-
-OFFICIAL_METRICS = {'calculate_psnr': official_psnr, 'calculate_ssim': official_ssim}
+# The official option files name BasicSR's metric types; these models score them the official way,
+# with the registered official metrics (gimsanet_arch/metrics/official_metric.py). Other types
+# go to BasicSR's metric of that name, on uint8 images.
+OFFICIAL_METRIC_TYPES = {'calculate_psnr': 'calculate_psnr_official', 'calculate_ssim': 'calculate_ssim_official'}
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -159,16 +63,15 @@ class _OfficialValidation:
     def _image_metrics(self, metrics_opt, output, gt):
         """Official metrics: on uint8 images with ``use_image`` (default), else on the raw tensors."""
         use_image = self.opt['val'].get('use_image', True)
-        out_img, gt_img = self._result_image(output), self._result_image(gt)
+        images = {'img': self._result_image(output), 'img2': self._result_image(gt)}
+        tensors = {'img': output, 'img2': gt}
         scores = {}
         for name, m_opt in metrics_opt.items():
-            m_opt = deepcopy(dict(m_opt))
-            mtype = m_opt.pop('type')
-            fn = OFFICIAL_METRICS.get(mtype)
-            if fn is None:
-                scores[name] = calculate_metric({'img': out_img, 'img2': gt_img}, dict(m_opt, type=mtype))
+            official = OFFICIAL_METRIC_TYPES.get(m_opt['type'])
+            if official is None:
+                scores[name] = calculate_metric(images, m_opt)
             else:
-                scores[name] = fn(out_img, gt_img, **m_opt) if use_image else fn(output, gt, **m_opt)
+                scores[name] = calculate_metric(images if use_image else tensors, dict(m_opt, type=official))
         return scores
 
     def _save_result(self, img, img_name, dataset_name, current_iter):

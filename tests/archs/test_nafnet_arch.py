@@ -1,42 +1,33 @@
 """NAFNet / NAFNetLocal: equality with the official implementation (megvii-research/NAFNet) on
-stored references.
+stored references (tests/fixtures/nafnet/, see ``official_fixtures``: layer-norm weights/biases and
+the block scales beta/gamma set non-zero so they matter; NAFNetLocal fixtures also hold the pooling
+windows the official TLC conversion chose), the official configurations' layouts and counts, and
+the official custom autograd LayerNorm (``layernorm2d.pt``: its forward and hand-written backward).
 
-Fixtures in tests/fixtures/nafnet/ were produced by the official code (outside this repo) with
-seeded random weights (layer-norm weights/biases and the block scales beta/gamma set non-zero so
-they matter): constructor kwargs, state_dict, input, official output and, for NAFNetLocal, the
-pooling windows the official TLC conversion chose. ``layernorm2d.pt`` holds the forward and the
-hand-written backward of the official custom autograd LayerNorm; ``official_configs.json`` the
-official state_dict keys/shapes and parameter counts of the published configurations.
+The checks every registered arch gets (odd sizes, gradients, build_network, state_dict round trip,
+export) are in test_registered_archs.py.
 """
 import inspect
-import json
 import os
+import sys
 
 import pytest
 import torch
 import torch.nn as nn
-from basicsr.utils.registry import ARCH_REGISTRY
 
 from gimsanet_arch.archs.nafnet_arch import LayerNorm2d, NAFNet, NAFNetLocal
 from gimsanet_arch.archs.tlc_util import LocalAvgPool2d
 
-FIX = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'fixtures', 'nafnet')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from official_fixtures import (ATOL, bf16_outputs, load_fixture, max_diff_from_official, num_params,  # noqa: E402
+                               official_configs, state_dict_layout, with_official_weights)
+
 CASES = ['color_w8', 'gray_w4', 'odd_19x23', 'defaults', 'local_w8', 'local_fast_w8', 'local_gray_odd']
-ATOL = 1e-5
-
-
-def _load(name):
-    return torch.load(os.path.join(FIX, f'{name}.pt'), map_location='cpu', weights_only=True)
 
 
 def _build(ref):
     cls = NAFNetLocal if ref['arch'] == 'NAFNetLocal' else NAFNet
     return cls(**ref['kwargs'])
-
-
-def test_registered():
-    assert ARCH_REGISTRY.get('NAFNet') is NAFNet
-    assert ARCH_REGISTRY.get('NAFNetLocal') is NAFNetLocal
 
 
 def test_official_signature_defaults():
@@ -51,13 +42,9 @@ def test_official_signature_defaults():
 
 @pytest.mark.parametrize('name', CASES)
 def test_matches_official_output(name):
-    ref = _load(name)
+    ref = load_fixture('nafnet', name)
     net = _build(ref)
-    net.load_state_dict(ref['state_dict'], strict=True)
-    net.eval()
-    with torch.no_grad():
-        out = net(ref['input'])
-    diff = (out - ref['output']).abs().max().item()
+    out, diff = max_diff_from_official(net, ref)
     print(f'{ref["arch"]}[{name}] {ref["kwargs"]} input {tuple(ref["input"].shape)} '
           f'max abs diff vs official: {diff:.3g}')
     assert out.shape == ref['output'].shape == ref['input'].shape
@@ -67,27 +54,13 @@ def test_matches_official_output(name):
         assert [list(p.kernel_size) for p in pools] == ref['kernel_sizes']
 
 
-def test_build_network_from_options():
-    from basicsr.archs import build_network
-    ref = _load('local_w8')
-    net = build_network(dict(type='NAFNetLocal', **ref['kwargs']))
-    net.load_state_dict(ref['state_dict'], strict=True)
-    assert isinstance(net, NAFNetLocal)
-
-
-def _configs():
-    with open(os.path.join(FIX, 'official_configs.json')) as f:
-        return json.load(f)
-
-
-@pytest.mark.parametrize('config', sorted(_configs()))
+@pytest.mark.parametrize('config', sorted(official_configs('nafnet')))
 def test_state_dict_keys_and_shapes_equal_official(config):
-    ref = _configs()[config]
+    ref = official_configs('nafnet')[config]
     with torch.device('meta'):
         net = NAFNet(**ref['kwargs'])
-    ours = [[k, list(v.shape)] for k, v in net.state_dict().items()]
-    assert ours == ref['state_dict']
-    n = sum(p.numel() for p in net.parameters())
+    assert state_dict_layout(net) == ref['state_dict']
+    n = num_params(net)
     print(f'NAFNet {config}: {n:,} parameters (official {ref["num_params"]:,})')
     assert n == ref['num_params']
 
@@ -95,8 +68,8 @@ def test_state_dict_keys_and_shapes_equal_official(config):
 def test_published_parameter_counts():
     sidd = dict(middle_blk_num=12, enc_blk_nums=[2, 2, 4, 8], dec_blk_nums=[2, 2, 2, 2])
     with torch.device('meta'):
-        n32 = sum(p.numel() for p in NAFNet(width=32, **sidd).parameters())
-        n64 = sum(p.numel() for p in NAFNet(width=64, **sidd).parameters())
+        n32 = num_params(NAFNet(width=32, **sidd))
+        n64 = num_params(NAFNet(width=64, **sidd))
     print(f'NAFNet SIDD width 32: {n32:,}; width 64: {n64:,}')
     # counted on the official code (megvii-research/NAFNet NAFNet_arch.py)
     assert n32 == 29_159_715
@@ -104,7 +77,7 @@ def test_published_parameter_counts():
 
 
 def test_layernorm2d_forward_backward_match_official_function():
-    ref = _load('layernorm2d')
+    ref = load_fixture('nafnet', 'layernorm2d')
     ln = LayerNorm2d(ref['x'].shape[1], eps=ref['eps'])
     with torch.no_grad():
         ln.weight.copy_(ref['weight'])
@@ -161,41 +134,11 @@ def test_local_gray_with_default_train_size_channels():
     assert net(torch.rand(1, 1, 30, 20)).shape == (1, 1, 30, 20)
 
 
-def test_backward_fp32():
-    net = NAFNet(width=4, enc_blk_nums=[1], dec_blk_nums=[1])
-    x = torch.rand(2, 3, 9, 10, requires_grad=True)
-    net(x).square().mean().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(p.grad is not None for p in net.parameters())
-
-
 @pytest.mark.parametrize('name', ['color_w8', 'local_w8'])
 def test_bf16_autocast_and_cast(name):
-    ref = _load(name)
-    net = _build(ref)
-    net.load_state_dict(ref['state_dict'])
-    net.eval()
+    ref = load_fixture('nafnet', name)
+    net = with_official_weights(_build(ref), ref)
     x = ref['input']
-    with torch.no_grad():
-        with torch.autocast('cpu', dtype=torch.bfloat16):
-            y_auto = net(x)
-        y_cast = net.to(torch.bfloat16)(x.to(torch.bfloat16))
-    for y in (y_auto, y_cast):
+    for y in bf16_outputs(net, x):
         assert y.shape == x.shape and torch.isfinite(y.float()).all()
         assert (y.float() - ref['output']).abs().max() < 0.1
-
-
-def test_torch_export_nafnet():
-    net = NAFNet(width=4, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]).eval()
-    x = torch.rand(1, 3, 19, 21)
-    exported = torch.export.export(net, (x, ))
-    with torch.no_grad():
-        assert torch.allclose(exported.module()(x), net(x), atol=1e-6)
-
-
-def test_torch_export_nafnet_local():
-    net = NAFNetLocal(width=4, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1], train_size=(1, 3, 8, 8))
-    x = torch.rand(1, 3, 32, 28)
-    exported = torch.export.export(net, (x, ))
-    with torch.no_grad():
-        assert torch.allclose(exported.module()(x), net(x), atol=1e-6)

@@ -121,6 +121,20 @@ def test_nafnet_true_cosine_schedule_from_options():
     assert lrs[0] == pytest.approx(1e-3) and lrs[4] == pytest.approx(1e-7)
 
 
+@pytest.mark.parametrize('val_opt,multiple', [({}, 8), ({'window_size': 16}, 16), ({'pad_multiple': 24}, 24)])
+def test_validation_pads_to_the_arch_multiple_unless_the_option_says(val_opt, multiple):
+    """Restormer needs a multiple of 8 (its ``pad_multiple``): validation pads odd images to it even
+    without ``val.window_size``; an explicit option still wins."""
+    from gimsanet_arch.archs.restormer_arch import Restormer
+    model = make_model()
+    model.net_g = Restormer(**Restormer.tiny_config)
+    model.opt['val'] = dict(val_opt, metrics={})
+    assert model._pad_multiple() == multiple
+    model.feed_data({'lq': torch.rand(1, 3, 19, 23)})
+    model.test()
+    assert model.output.shape == (1, 3, 19, 23)
+
+
 def test_tiled_validation_is_close_to_full_for_a_real_network():
     model = make_model()
     net = model.net_g.eval()

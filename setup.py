@@ -15,7 +15,7 @@ setup(
     description='GIMSANet (INDICON 2024) denoiser, with Restormer and NAFNet, as a BasicSR plugin',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
-    packages=find_packages(include=['gimsanet_arch', 'gimsanet_arch.*']),
+    packages=find_packages(include=['gimsanet_arch', 'gimsanet_arch.*', 'gimsanet_prep', 'gimsanet_prep.*']),
     include_package_data=True,
     python_requires='>=3.9',
     install_requires=[

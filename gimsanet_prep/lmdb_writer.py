@@ -57,7 +57,7 @@ def lmdb_status(path):
         try:
             with open(meta) as f:
                 n_meta = sum(1 for line in f if line.strip())
-            env = lmdb.open(path, readonly=True, lock=False, readahead=False, subdir=True)
+            env = open_readonly(path)
             try:
                 entries = env.stat()['entries']
             finally:
@@ -68,6 +68,11 @@ def lmdb_status(path):
     if os.path.exists(path + PARTIAL_SUFFIX):
         return 'partial'
     return 'missing'
+
+
+def open_readonly(path):
+    """Open an existing LMDB for reading only (no lock file written, no readahead)."""
+    return lmdb.open(path, readonly=True, lock=False, readahead=False, subdir=True)
 
 
 def folder_status(path):

@@ -9,13 +9,12 @@ import os
 import re
 import sys
 
-import lmdb
 from tqdm import tqdm
 
 from gimsanet_prep.errors import VerificationError
 from gimsanet_prep.images import ImageReadError, decode
 from gimsanet_prep.jobs import ordered_map
-from gimsanet_prep.lmdb_writer import CHECKSUMS, META_INFO, PARTIAL_SUFFIX
+from gimsanet_prep.lmdb_writer import CHECKSUMS, META_INFO, PARTIAL_SUFFIX, open_readonly
 
 _META_LINE = re.compile(r'^(\S+)\.png \((\d+),(\d+),(\d+)\) (\d+)$')
 
@@ -38,13 +37,9 @@ def read_meta_info(lmdb_path):
     return entries
 
 
-def _open_readonly(lmdb_path):
-    return lmdb.open(lmdb_path, readonly=True, lock=False, readahead=False, subdir=True)
-
-
 def read_lmdb_image(lmdb_path, key, mode='unchanged'):
     """Decode one image of an LMDB (tests and debugging); raises ``KeyError`` naming the key."""
-    env = _open_readonly(lmdb_path)
+    env = open_readonly(lmdb_path)
     try:
         with env.begin() as txn:
             buf = txn.get(key.encode('ascii'))
@@ -128,7 +123,7 @@ def verify_lmdb(lmdb_path, workers=1, progress=False):
     problems = [f'key {k!r} listed {n} times in {META_INFO}' for k, n in counts.items() if n > 1]
     sums, sum_problems = _read_checksums(lmdb_path, counts)
     problems += sum_problems
-    env = _open_readonly(lmdb_path)
+    env = open_readonly(lmdb_path)
     try:
         with env.begin() as txn:
             with txn.cursor() as cur:

@@ -19,6 +19,12 @@ import sys
 import cv2
 import numpy as np
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from gimsanet_prep.build import build_lmdb  # noqa: E402  (after the repository root is on sys.path)
+from gimsanet_prep.images import list_images  # noqa: E402
+from gimsanet_prep.jobs import single_image_jobs  # noqa: E402
+
 TRAIN_PHOTOS = ('astronaut', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'stereo_motorcycle',
                 'retina')
 VAL_PHOTOS = ('chelsea', )
@@ -61,15 +67,12 @@ def main(argv=None):
     parser.add_argument('--no-lmdb', action='store_true', help='only write PNG folders')
     args = parser.parse_args(argv)
 
-    import gimsanet_arch  # noqa: F401  (makes basicsr importable)
-    from gimsanet_arch.data import lmdb_tools
-
     train = write_split(TRAIN_PHOTOS, osp.join(args.out, 'train'), osp.join(args.out, 'train_gray'), args.max_side)
     val = write_split(VAL_PHOTOS, osp.join(args.out, 'val'), osp.join(args.out, 'val_gray'), args.max_side)
     if not args.no_lmdb:
-        paths = lmdb_tools.list_images(osp.join(args.out, 'train'))
-        jobs = lmdb_tools.single_image_jobs([(osp.splitext(osp.basename(p))[0], p) for p in paths])
-        lmdb_tools.build_lmdb(osp.join(args.out, 'train.lmdb'), jobs)  # no-op when already complete
+        paths = list_images(osp.join(args.out, 'train'), recursive=False)
+        jobs = single_image_jobs([(osp.splitext(osp.basename(p))[0], p) for p in paths])
+        build_lmdb(osp.join(args.out, 'train.lmdb'), jobs)  # no-op when already complete
     print(f'demo data: {len(train)} train photos, {len(val)} val photo(s) under {args.out}')
     return 0
 

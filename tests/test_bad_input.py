@@ -278,10 +278,10 @@ def test_error_after_a_checkpoint_keeps_the_run(setup):
 def test_dataloader_worker_errors_become_one_line():
     """DataLoader workers re-raise with the worker's traceback in the message; the CLI shows the
     original message only."""
-    from gimsanet_arch.data.image_io import ImageReadError
     from gimsanet_arch.commands.option_checks import known_errors, one_line
+    from gimsanet_prep.images import ImageReadError
     err = ImageReadError('Caught ImageReadError in DataLoader worker process 0.\nOriginal Traceback (most recent '
-                         'call last):\n  File "x.py", line 1, in f\n    g()\ngimsanet_arch.data.image_io.'
+                         'call last):\n  File "x.py", line 1, in f\n    g()\ngimsanet_prep.images.'
                          'ImageReadError: corrupt or unreadable image: /data/a.png\n')
     assert isinstance(err, known_errors())
     assert one_line(err) == 'corrupt or unreadable image: /data/a.png'

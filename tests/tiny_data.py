@@ -32,9 +32,11 @@ def write_folder(folder, n, size, channels=3, seed=0, prefix='img'):
 
 
 def write_lmdb_from_folder(folder, lmdb_path, mode='unchanged'):
-    from gimsanet_arch.data import lmdb_tools as lt
-    items = [(osp.splitext(osp.basename(p))[0], p) for p in lt.list_images(folder)]
-    lt.build_lmdb(lmdb_path, lt.single_image_jobs(items, mode), progress=False, log=lambda *_: None)
+    from gimsanet_prep.build import build_lmdb
+    from gimsanet_prep.images import list_images
+    from gimsanet_prep.jobs import single_image_jobs
+    items = [(osp.splitext(osp.basename(p))[0], p) for p in list_images(folder, recursive=False)]
+    build_lmdb(lmdb_path, single_image_jobs(items, mode), progress=False, log=lambda *_: None)
     return lmdb_path
 
 
@@ -54,9 +56,10 @@ def write_paired(root, n, size, seed=0, sigma=20, lmdb=True):
         cv2.imwrite(osp.join(lq_dir, name), lq)
         items.append((f'{i:04d}', osp.join(lq_dir, name), osp.join(gt_dir, name)))
     if lmdb:
-        from gimsanet_arch.data import lmdb_tools as lt
-        lt.build_paired_lmdbs(osp.join(root, 'input_crops.lmdb'), osp.join(root, 'gt_crops.lmdb'),
-                              lt.paired_image_jobs(items, 'unchanged'), progress=False, log=lambda *_: None)
+        from gimsanet_prep.build import build_paired_lmdbs
+        from gimsanet_prep.jobs import paired_image_jobs
+        build_paired_lmdbs(osp.join(root, 'input_crops.lmdb'), osp.join(root, 'gt_crops.lmdb'),
+                           paired_image_jobs(items, 'unchanged'), progress=False, log=lambda *_: None)
     return root
 
 

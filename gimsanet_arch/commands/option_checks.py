@@ -4,6 +4,7 @@ import difflib
 import os.path as osp
 
 from gimsanet_arch.options import OptionError
+from gimsanet_prep.images import ImageReadError, sniff_image_file
 
 
 def _check_type(section, type_name, registry, registry_name):
@@ -161,41 +162,6 @@ def check_option_keys(opt):
 
 
 # ----------------------------------------------------------------------------- data, up front
-PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
-PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 1, 6: 3}  # IHDR colour type -> channels as OpenCV decodes them (no alpha)
-
-
-def sniff_image_file(path, in_ch):
-    """Cheap checks from a file's first and last bytes (no decoding): empty, truncated PNG/JPEG
-    (no end marker), and a PNG with the wrong channel count for ``in_ch``. Returns an error or None."""
-    import os
-    try:
-        size = os.path.getsize(path)
-        with open(path, 'rb') as f:
-            head = f.read(32)
-            f.seek(max(size - 12, 0))
-            tail = f.read(12)
-    except OSError as err:
-        return f'cannot read image {path}: {err.strerror}'
-    if size == 0:
-        return f'empty image file: {path}'
-    ext = os.path.splitext(path)[1].lower()
-    if ext == '.png' and not head.startswith(PNG_SIGNATURE):
-        return f'corrupt or unreadable image (not a PNG file): {path}'
-    if ext in ('.jpg', '.jpeg') and not head.startswith(b'\xff\xd8'):
-        return f'corrupt or unreadable image (not a JPEG file): {path}'
-    if head.startswith(PNG_SIGNATURE):
-        if not tail.endswith(b'IEND\xaeB`\x82'):
-            return f'truncated or corrupt PNG (no IEND chunk): {path}'
-        channels = PNG_CHANNELS.get(head[25]) if len(head) > 25 else None
-        if in_ch == 3 and channels == 1:
-            return f'image has 1 channel(s) but in_ch is 3: {path}'
-    elif head.startswith(b'\xff\xd8'):
-        if b'\xff\xd9' not in tail:
-            return f'truncated or corrupt JPEG (no end marker): {path}'
-    return None
-
-
 def check_plugin_datasets(opt):
     """Build each of the plugin's datasets as BasicSR will, then check what can be checked
     cheaply before anything is written: the first sample decodes, every listed file exists and is
@@ -203,7 +169,6 @@ def check_plugin_datasets(opt):
     meta_info key is in the LMDB."""
     import copy
     from basicsr.utils.registry import DATASET_REGISTRY
-    from gimsanet_arch.data.image_io import ImageReadError
     for phase, dataset_opt in (opt.get('datasets') or {}).items():
         cls = DATASET_REGISTRY.get(dataset_opt['type'])
         if not _is_plugin(cls):
@@ -305,7 +270,6 @@ def check_run(opt, path, resuming=False):
 # ----------------------------------------------------------------------------- errors at run time
 def known_errors():
     """Error classes the CLI reports as one line (their messages name the file or key)."""
-    from gimsanet_arch.data.image_io import ImageReadError
     from gimsanet_arch.training.checkpoint import CheckpointError
     from gimsanet_arch.training.resume import ResumeError
     return (OptionError, ImageReadError, CheckpointError, ResumeError, FloatingPointError)

@@ -7,8 +7,8 @@ from torch.utils import data
 
 from basicsr.data.transforms import augment
 from basicsr.utils.registry import DATASET_REGISTRY
-from gimsanet_arch.data.image_io import (ImageReadError, LmdbReader, decode_image, list_images, read_file_bytes,
-                                         read_meta_keys)
+from gimsanet_arch.data.image_io import LmdbReader, read_meta_keys
+from gimsanet_prep.images import ImageReadError, decode_float, list_images, read_bytes
 
 SIGMA_TYPES = ('constant', 'random', 'choice')
 
@@ -141,8 +141,8 @@ class GaussianNoiseDataset(data.Dataset):
         if self.lmdb is not None:
             content, source = self.lmdb.get(self.keys[index]), self.paths[index]
         else:
-            content, source = read_file_bytes(self.paths[index]), self.paths[index]
-        img = decode_image(content, source, self.in_ch)
+            content, source = read_bytes(self.paths[index]), self.paths[index]
+        img = decode_float(content, source, self.in_ch)
         return img if self.in_ch == 1 else img[:, :, ::-1]  # BGR -> RGB
 
     def _draw_sigma(self):

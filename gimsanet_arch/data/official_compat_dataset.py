@@ -37,7 +37,7 @@ from basicsr.data.transforms import augment, paired_random_crop
 from basicsr.utils import FileClient, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from gimsanet_arch.data.gaussian_noise_dataset import GaussianNoiseDataset
-from gimsanet_arch.data.image_io import ImageReadError
+from gimsanet_prep.images import decode, to_float
 
 
 def geometric_augment(mode, *images):
@@ -75,17 +75,9 @@ def pad_to_size(img_a, img_b, size):
 
 
 def _decode(content, source, in_ch):
-    if content is None:
-        raise ImageReadError(f'missing image: {source}')
-    buf = np.frombuffer(content, np.uint8)
-    flag = cv2.IMREAD_GRAYSCALE if in_ch == 1 else cv2.IMREAD_COLOR
-    img = cv2.imdecode(buf, flag) if buf.size else None
-    if img is None:
-        raise ImageReadError(f'corrupt or unreadable image: {source}')
-    img = img.astype(np.float32) / 255.
-    if in_ch == 1:
-        return img[:, :, None]
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    """As the official code: gray with cv2's IMREAD_GRAYSCALE, colour with IMREAD_COLOR, then RGB."""
+    img = to_float(decode(content, source, 'gray' if in_ch == 1 else 'color'), source)
+    return img if in_ch == 1 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 @DATASET_REGISTRY.register()
@@ -143,13 +135,7 @@ class Dataset_PairedImage(PairedImageDataset):  # noqa: N801 (official name)
         self.is_train = opt.get('phase') == 'train'
 
     def _get(self, path, key):
-        content = self.file_client.get(path, key)
-        if content is None:
-            raise ImageReadError(f'missing {key} image: {path}')
-        img = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_COLOR)
-        if img is None:
-            raise ImageReadError(f'corrupt or unreadable {key} image: {path}')
-        return img.astype(np.float32) / 255.
+        return to_float(decode(self.file_client.get(path, key), f'{path} ({key})', 'color'), path)
 
     def __getitem__(self, index):
         if self.file_client is None:

@@ -50,7 +50,15 @@ import argparse
 import os
 import sys
 
-from _lmdb_tools_loader import lt
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from gimsanet_prep.build import build_lmdb  # noqa: E402  (after the repository root is on sys.path)
+from gimsanet_prep.cli import EPILOG, add_common_arguments, build_kwargs, cli_main, verify_outputs  # noqa: E402
+from gimsanet_prep.errors import InputError  # noqa: E402
+from gimsanet_prep.images import IMAGE_EXTENSIONS  # noqa: E402
+from gimsanet_prep.inputs import list_input_images, sanitize_key  # noqa: E402
+from gimsanet_prep.jobs import single_image_jobs  # noqa: E402
+from gimsanet_prep.lmdb_writer import folder_status, lmdb_status  # noqa: E402
 
 # name: (default raw folder(s), read mode, split, default crop size)
 SETS = {
@@ -65,8 +73,7 @@ DEFAULT_SETS = ['BSD400', 'CBSD432', 'BSD68', 'CBSD68']
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog='See the module docstring / docs/data_preparation.md for downloads.')
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     parser.add_argument('--sets', nargs='+', choices=list(SETS), default=DEFAULT_SETS,
                         help=f'datasets to prepare (default: {" ".join(DEFAULT_SETS)})')
     parser.add_argument('--input-root', default='datasets/raw', help='folder holding the raw dataset folders')
@@ -83,7 +90,7 @@ def parse_args(argv=None):
                         'more than this many pixels would be left over')
     parser.add_argument('--format', choices=['lmdb', 'png', 'both'], default='lmdb',
                         help='test sets (BSD68, CBSD68): LMDB, PNG folder or both')
-    lt.add_common_arguments(parser)
+    add_common_arguments(parser)
     args = parser.parse_args(argv)
     if (args.input or args.output) and len(args.sets) != 1:
         parser.error('--input / --output need exactly one set in --sets')
@@ -120,14 +127,14 @@ def collect_items(folders):
     items, problems = [], []
     for folder in folders:
         try:
-            paths = lt.list_images(folder)
-        except lt.InputError as exc:
+            paths = list_input_images(folder)
+        except InputError as exc:
             problems += exc.problems
             continue
         if not paths:
-            problems.append(f'{folder}: no images ({", ".join(lt.IMAGE_EXTENSIONS)})')
-        prefix = lt.sanitize_key(os.path.basename(os.path.normpath(folder))) + '_' if len(folders) > 1 else ''
-        items += [(prefix + lt.sanitize_key(os.path.splitext(os.path.basename(p))[0]), p) for p in paths]
+            problems.append(f'{folder}: no images ({", ".join(IMAGE_EXTENSIONS)})')
+        prefix = sanitize_key(os.path.basename(os.path.normpath(folder))) + '_' if len(folders) > 1 else ''
+        items += [(prefix + sanitize_key(os.path.splitext(os.path.basename(p))[0]), p) for p in paths]
     return items, problems
 
 
@@ -137,8 +144,8 @@ def main(argv=None):
     # every missing / empty input folder of every requested set, in one error
     problems, all_items = [], {}
     for p in plans:
-        done = [lt.lmdb_status(p['lmdb']) == 'complete'] if p['lmdb'] else []
-        done += [lt.folder_status(p['folder']) == 'complete'] if p['folder'] else []
+        done = [lmdb_status(p['lmdb']) == 'complete'] if p['lmdb'] else []
+        done += [folder_status(p['folder']) == 'complete'] if p['folder'] else []
         if all(done) and not args.overwrite:  # a re-run of a complete build reads no input
             all_items[p['name']] = []
             continue
@@ -146,16 +153,16 @@ def main(argv=None):
         problems += [f'{p["name"]}: {msg}' for msg in set_problems]
         all_items[p['name']] = items
     if problems:
-        raise lt.InputError(problems, header='Missing dataset inputs')
+        raise InputError(problems, header='Missing dataset inputs')
     built = []
     for p in plans:
         info = {'set': p['name'], 'mode': p['mode'], 'crop': list(p['crop']) if p['crop'] else None}
-        lt.build_lmdb(p['lmdb'], lt.single_image_jobs(all_items[p['name']], p['mode'], p['crop']),
-                      folder=p['folder'], desc=p['name'], info=info, **lt.build_kwargs(args))
+        build_lmdb(p['lmdb'], single_image_jobs(all_items[p['name']], p['mode'], p['crop']),
+                   folder=p['folder'], desc=p['name'], info=info, **build_kwargs(args))
         if p['lmdb']:
             built.append(p['lmdb'])
-    lt.verify_outputs(built, args)
+    verify_outputs(built, args)
 
 
 if __name__ == '__main__':
-    sys.exit(lt.cli_main(main))
+    sys.exit(cli_main(main))

@@ -36,7 +36,15 @@ import sys
 
 import numpy as np
 
-from _lmdb_tools_loader import lt
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from gimsanet_prep.build import build_paired_lmdbs  # noqa: E402  (after the repository root is on sys.path)
+from gimsanet_prep.cli import EPILOG, add_common_arguments, build_kwargs, cli_main, verify_outputs  # noqa: E402
+from gimsanet_prep.errors import InputError  # noqa: E402
+from gimsanet_prep.inputs import find_pairs, require_files  # noqa: E402
+from gimsanet_prep.jobs import Job, paired_image_jobs  # noqa: E402
+from gimsanet_prep.lmdb_writer import folder_status, lmdb_status  # noqa: E402
+from gimsanet_prep.matfile import load_mat_array  # noqa: E402
 
 VAL_NOISY_VAR = 'ValidationNoisyBlocksSrgb'
 VAL_GT_VAR = 'ValidationGtBlocksSrgb'
@@ -44,8 +52,7 @@ VAL_GT_VAR = 'ValidationGtBlocksSrgb'
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog='See the module docstring / docs/data_preparation.md for downloads.')
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     parser.add_argument('--splits', nargs='+', choices=['train', 'val'], default=['train', 'val'])
     parser.add_argument('--train-input', default='datasets/raw/SIDD_Medium_Srgb/Data',
                         help='SIDD-Medium sRGB "Data" folder holding the scene folders')
@@ -58,7 +65,7 @@ def parse_args(argv=None):
     parser.add_argument('--thresh-size', type=int, default=0, help="BasicSR extract_subimages' thresh_size")
     parser.add_argument('--png', action='store_true',
                         help='also write the validation blocks as PNG folders val/input/ and val/gt/')
-    lt.add_common_arguments(parser)
+    add_common_arguments(parser)
     args = parser.parse_args(argv)
     if args.crop_size <= 0 or args.step <= 0:
         parser.error('--crop-size and --step must be positive')
@@ -68,32 +75,32 @@ def parse_args(argv=None):
 def train_pairs(data_folder):
     """[(key, noisy_path, gt_path)] over all scene folders; every problem in one InputError."""
     if not os.path.isdir(data_folder):
-        raise lt.InputError([f'{data_folder}: folder not found (expected SIDD_Medium_Srgb/Data)'])
+        raise InputError([f'{data_folder}: folder not found (expected SIDD_Medium_Srgb/Data)'])
     scenes = sorted(d for d in os.listdir(data_folder)
                     if not d.startswith('.') and os.path.isdir(os.path.join(data_folder, d)))
     if not scenes:
-        raise lt.InputError([f'{data_folder}: no scene folders'])
+        raise InputError([f'{data_folder}: no scene folders'])
     pairs, problems = [], []
     for scene in scenes:
         try:
-            pairs += lt.find_pairs(os.path.join(data_folder, scene), '_NOISY', '_GT', extensions=('.png',))
-        except lt.InputError as exc:
+            pairs += find_pairs(os.path.join(data_folder, scene), '_NOISY', '_GT', pattern=r'(?i)\.png$')
+        except InputError as exc:
             problems += exc.problems
     keys = [k for k, _, _ in pairs]
     problems += [f'key {k!r} occurs in several scene folders' for k in sorted({k for k in keys if keys.count(k) > 1})]
     if problems:
-        raise lt.InputError(problems, header=f'Invalid SIDD-Medium sRGB inputs in {data_folder}')
+        raise InputError(problems, header=f'Invalid SIDD-Medium sRGB inputs in {data_folder}')
     return pairs
 
 
 def load_val(noisy_path, gt_path):
     """Both validation arrays, checked: (N, B, H, W, 3) uint8 RGB of equal shapes."""
-    lt.require_files([noisy_path, gt_path])
+    require_files([noisy_path, gt_path])
     arrays, problems = {}, []
     for name, path, var in (('noisy', noisy_path, VAL_NOISY_VAR), ('gt', gt_path, VAL_GT_VAR)):
         try:
-            arr = lt.load_mat_array(path, var)
-        except lt.InputError as exc:
+            arr = load_mat_array(path, var)
+        except InputError as exc:
             problems += exc.problems
             continue
         if arr.ndim == 4:
@@ -105,7 +112,7 @@ def load_val(noisy_path, gt_path):
     if not problems and arrays['noisy'].shape != arrays['gt'].shape:
         problems.append(f'{noisy_path} is {arrays["noisy"].shape} but {gt_path} is {arrays["gt"].shape}')
     if problems:
-        raise lt.InputError(problems, header='Invalid SIDD validation inputs')
+        raise InputError(problems, header='Invalid SIDD validation inputs')
     return arrays['noisy'], arrays['gt']
 
 
@@ -118,46 +125,46 @@ def val_jobs(noisy, gt):
             return [(f'{i * n_blocks + j:0{digits}d}',
                      {'lq': np.ascontiguousarray(noisy[i, j, ..., ::-1]), 'gt': np.ascontiguousarray(gt[i, j, ..., ::-1])})
                     for j in range(n_blocks)]
-        return lt.Job(f'validation image {i}', load)
+        return Job(f'validation image {i}', load)
 
     return [make(i) for i in range(noisy.shape[0])]
 
 
 def main(argv=None):
     args = parse_args(argv)
-    kwargs = lt.build_kwargs(args)
+    kwargs = build_kwargs(args)
     outputs = {s: (os.path.join(args.output_root, s, 'input_crops.lmdb'),
                    os.path.join(args.output_root, s, 'gt_crops.lmdb')) for s in args.splits}
     # gather every input problem of every requested split before writing anything
     problems, pairs, val = [], None, None
     # (inputs are only read for outputs that need building: a re-run of a complete build is a no-op)
-    if 'train' in args.splits and (args.overwrite or any(lt.lmdb_status(p) != 'complete' for p in outputs['train'])):
+    if 'train' in args.splits and (args.overwrite or any(lmdb_status(p) != 'complete' for p in outputs['train'])):
         try:
             pairs = train_pairs(args.train_input)
-        except lt.InputError as exc:
+        except InputError as exc:
             problems += exc.problems
     val_folders = (os.path.join(args.output_root, 'val', 'input'), os.path.join(args.output_root, 'val', 'gt'))
     if 'val' in args.splits:
-        needed = [lt.lmdb_status(p) for p in outputs['val']] + (
-            [lt.folder_status(p) for p in val_folders] if args.png else [])
+        needed = [lmdb_status(p) for p in outputs['val']] + (
+            [folder_status(p) for p in val_folders] if args.png else [])
         if args.overwrite or any(s != 'complete' for s in needed):
             try:
                 val = load_val(args.val_noisy, args.val_gt)
-            except lt.InputError as exc:
+            except InputError as exc:
                 problems += exc.problems
     if problems:
-        raise lt.InputError(problems, header='Invalid SIDD inputs')
+        raise InputError(problems, header='Invalid SIDD inputs')
     if 'train' in args.splits:
         crop = (args.crop_size, args.step, args.thresh_size)
-        lt.build_paired_lmdbs(*outputs['train'], lt.paired_image_jobs(pairs or [], 'color', crop),
-                              desc='SIDD train', info={'split': 'train', 'crop': list(crop)}, **kwargs)
+        build_paired_lmdbs(*outputs['train'], paired_image_jobs(pairs or [], 'color', crop),
+                           desc='SIDD train', info={'split': 'train', 'crop': list(crop)}, **kwargs)
     if 'val' in args.splits:
         jobs = val_jobs(*val) if val is not None else []
-        lt.build_paired_lmdbs(*outputs['val'], jobs, *(val_folders if args.png else (None, None)),
-                              desc='SIDD val', info={'split': 'val'}, **kwargs)
-    lt.verify_outputs([p for s in args.splits for p in outputs[s]], args,
-                      pairs=[outputs[s] for s in args.splits])
+        build_paired_lmdbs(*outputs['val'], jobs, *(val_folders if args.png else (None, None)),
+                           desc='SIDD val', info={'split': 'val'}, **kwargs)
+    verify_outputs([p for s in args.splits for p in outputs[s]], args,
+                   pairs=[outputs[s] for s in args.splits])
 
 
 if __name__ == '__main__':
-    sys.exit(lt.cli_main(main))
+    sys.exit(cli_main(main))

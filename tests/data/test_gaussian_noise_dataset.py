@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gimsanet_arch.data.gaussian_noise_dataset import GaussianNoiseDataset, add_test_noise
-from gimsanet_arch.data.image_io import ImageReadError
+from gimsanet_prep.images import ImageReadError
 
 
 @pytest.fixture

@@ -11,25 +11,29 @@ import scipy.io
 
 import gimsanet_arch  # noqa: F401  (before basicsr)
 from basicsr.data.paired_image_dataset import PairedImageDataset
-from gimsanet_arch.data import lmdb_tools as lt
+from gimsanet_prep.lmdb_writer import lmdb_status
+from gimsanet_prep.verify import read_lmdb_image, read_meta_info, verify_lmdb, verify_paired_lmdbs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = os.path.join(REPO_ROOT, 'scripts', 'data_preparation')
+KILL_AFTER = os.path.join(REPO_ROOT, 'tests', 'scripts', 'kill_after_records.py')
 
 
-def run_script(name, args=(), cwd=None, env=None, check=True):
+def run_script(name, args=(), cwd=None, env=None, check=True, kill_after=None):
+    """Run a preparation script; ``kill_after=N``: SIGKILLed once N records reached every LMDB."""
     full_env = dict(os.environ, PYTHONWARNINGS='ignore')
-    full_env.pop(lt.KILL_AFTER_ENV, None)
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, f'{name}.py'), '--no-progress', '--workers', '2',
-                           *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
+    wrapper = [KILL_AFTER, str(kill_after)] if kill_after else []
+    proc = subprocess.run([sys.executable, *wrapper, os.path.join(SCRIPTS, f'{name}.py'), '--no-progress',
+                           '--workers', '2', *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=120)
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
 
 def meta(path):
-    return lt.read_meta_info(path)
+    return read_meta_info(path)
 
 
 def mtimes(*paths):
@@ -113,9 +117,9 @@ def test_bsd_whole_images_lmdb_and_folders(tmp_path, rng):
     assert [k for k, _, _ in meta(str(out / 'BSD400/train.lmdb'))] == ['test_001', 'test_002', 'test_003']
     # values are the decoded source pixels (the JPGs decoded once, stored losslessly)
     src = cv2.imread(os.path.join(raw, 'CBSD432', '100002.jpg'))
-    assert np.array_equal(lt.read_lmdb_image(str(out / 'CBSD432/train.lmdb'), '100002'), src)
+    assert np.array_equal(read_lmdb_image(str(out / 'CBSD432/train.lmdb'), '100002'), src)
     src = cv2.imread(os.path.join(raw, 'BSD400', 'test_002.png'), cv2.IMREAD_UNCHANGED)
-    assert np.array_equal(lt.read_lmdb_image(str(out / 'BSD400/train.lmdb'), 'test_002'), src)
+    assert np.array_equal(read_lmdb_image(str(out / 'BSD400/train.lmdb'), 'test_002'), src)
     assert sorted(os.listdir(out / 'BSD68/test')) == ['.build_info.json', 'test001.png', 'test002.png']
     assert sorted(os.listdir(out / 'CBSD68/test')) == ['.build_info.json', '0000.png', '0001.png']
 
@@ -206,27 +210,27 @@ def test_sidd_train_and_val(tmp_path, rng):
 def test_sidd_killed_mid_write_then_rerun(tmp_path, rng, kill_after):
     make_sidd(tmp_path, rng)
     args = ['--splits', 'train', '--crop-size', '32', '--step', '24']
-    proc = run_script('sidd', args, cwd=tmp_path, env={lt.KILL_AFTER_ENV: str(kill_after)}, check=False)
+    proc = run_script('sidd', args, cwd=tmp_path, kill_after=kill_after, check=False)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     out = tmp_path / 'datasets/SIDD/train'
     for name in ('input_crops.lmdb', 'gt_crops.lmdb'):
         assert not os.path.exists(out / name)
         assert os.path.isfile(out / f'{name}.partial' / 'data.mdb')
-        assert lt.lmdb_status(str(out / name)) == 'partial'
+        assert lmdb_status(str(out / name)) == 'partial'
     proc = run_script('sidd', args + ['--verify'], cwd=tmp_path)
     assert 'left by an interrupted run; removing it and rebuilding' in proc.stderr
     assert not any(n.endswith('.partial') for n in os.listdir(out))
-    reports = lt.verify_paired_lmdbs(str(out / 'input_crops.lmdb'), str(out / 'gt_crops.lmdb'))
+    reports = verify_paired_lmdbs(str(out / 'input_crops.lmdb'), str(out / 'gt_crops.lmdb'))
     assert [r['records'] for r in reports] == [36, 36]
 
 
 def test_bsd_killed_mid_write_then_rerun(tmp_path, rng):
     make_bsd(tmp_path, rng)
     args = ['--sets', 'BSD400', '--crop-size', '32', '--step', '24']
-    proc = run_script('bsd', args, cwd=tmp_path, env={lt.KILL_AFTER_ENV: '10'}, check=False)
+    proc = run_script('bsd', args, cwd=tmp_path, kill_after=10, check=False)
     assert proc.returncode == -signal.SIGKILL
     run_script('bsd', args + ['--verify'], cwd=tmp_path)
-    assert lt.verify_lmdb(str(tmp_path / 'datasets/BSD400/train_crops.lmdb'))['records'] == 27
+    assert verify_lmdb(str(tmp_path / 'datasets/BSD400/train_crops.lmdb'))['records'] == 27
 
 
 def test_sidd_missing_and_corrupt_inputs(tmp_path, rng):

@@ -1,0 +1,92 @@
+"""What the preparation scripts share on the command line: the common arguments, running a
+``main`` with one-line errors, ``--verify``, and the whole CLI of the real-noise test sets
+stored as ``*_real`` / ``*_mean`` pairs (PolyU, Nam)."""
+import argparse
+import os
+import sys
+
+from gimsanet_prep.build import build_paired_lmdbs
+from gimsanet_prep.errors import DataPreparationError
+from gimsanet_prep.inputs import find_real_mean_pairs
+from gimsanet_prep.jobs import paired_image_jobs
+from gimsanet_prep.lmdb_writer import folder_status, lmdb_status
+from gimsanet_prep.verify import check_same_keys, verify_lmdb
+
+EPILOG = 'See the module docstring / docs/data_preparation.md for downloads.'
+
+
+def add_common_arguments(parser):
+    """``--workers``, ``--verify``, ``--overwrite``, ``--compress-level``, ``--no-progress``."""
+    parser.add_argument('--workers', type=int, default=min(8, os.cpu_count() or 1),
+                        help='threads that read, crop and PNG-encode images (default: min(8, CPUs))')
+    parser.add_argument('--verify', action='store_true',
+                        help='read back every key of every output LMDB and check shape and checksum')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='rebuild outputs that exist already (default: leave complete ones alone)')
+    parser.add_argument('--compress-level', type=int, default=1, choices=range(10), metavar='0-9',
+                        help='PNG compression level of the stored images (BasicSR uses 1)')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bars')
+    return parser
+
+
+def build_kwargs(args):
+    """Keyword arguments of :func:`gimsanet_prep.build.build` from the common CLI arguments."""
+    return dict(workers=max(1, args.workers), compress_level=args.compress_level, overwrite=args.overwrite,
+                progress=not args.no_progress)
+
+
+def verify_outputs(lmdb_paths, args, pairs=()):
+    """Verify LMDBs (and paired key equality) after a build when ``--verify`` was given."""
+    if not args.verify:
+        return
+    for path in lmdb_paths:
+        report = verify_lmdb(path, workers=max(1, args.workers), progress=not args.no_progress)
+        print(f'verified {path}: {report["records"]} records OK'
+              f'{"" if report["checksums"] else " (no checksums.txt: decode and shape checks only)"}')
+    for lq, gt in pairs:
+        check_same_keys(lq, gt)
+        print(f'verified {lq} and {gt}: same keys and sizes')
+
+
+def cli_main(main, argv=None):
+    """Run ``main(argv)``; a :class:`DataPreparationError` becomes one message and exit status 2."""
+    try:
+        main(argv)
+    except DataPreparationError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    return 0
+
+
+# ----------------------------------------------------------------------------- real/mean test sets
+def _real_mean_args(argv, description, default_input, default_output, noisy_tag, clean_tag):
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=EPILOG)
+    parser.add_argument('--input', default=default_input,
+                        help=f'folder with the *{noisy_tag}.* / *{clean_tag}.* pairs (default: {default_input})')
+    parser.add_argument('--output-root', default=default_output,
+                        help='writes <root>/input.lmdb and <root>/gt.lmdb (and <root>/input/, gt/ with --png)')
+    parser.add_argument('--png', action='store_true', help='also write PNG folders <root>/input/ and <root>/gt/')
+    parser.add_argument('--no-lmdb', action='store_true', help='PNG folders only (implies --png)')
+    add_common_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def real_mean_test_set_main(argv, name, description, default_input, default_output, noisy_tag='_real',
+                            clean_tag='_mean'):
+    """The whole CLI of a real-noise test set stored as ``*_real`` / ``*_mean`` pairs (PolyU, Nam):
+    paired LMDBs ``<root>/input.lmdb`` / ``gt.lmdb`` and optional PNG folders."""
+    args = _real_mean_args(argv, description, default_input, default_output, noisy_tag, clean_tag)
+    lq, gt = (None, None) if args.no_lmdb else (os.path.join(args.output_root, 'input.lmdb'),
+                                                  os.path.join(args.output_root, 'gt.lmdb'))
+    folders = (os.path.join(args.output_root, 'input'), os.path.join(args.output_root, 'gt')) \
+        if args.png or args.no_lmdb else (None, None)
+    statuses = [lmdb_status(p) for p in (lq, gt) if p] + [folder_status(p) for p in folders if p]
+    # inputs are only read when something needs building: a re-run of a complete build is a no-op
+    pairs, problems = find_real_mean_pairs(args.input, noisy_tag, clean_tag) \
+        if args.overwrite or any(s != 'complete' for s in statuses) else ([], [])
+    # unpaired files are reported together with unreadable ones (a test set is small to read)
+    build_paired_lmdbs(lq, gt, paired_image_jobs(pairs, 'color'), *folders, desc=name,
+                       info={'set': name}, input_problems=problems, **build_kwargs(args))
+    if lq:
+        verify_outputs([lq, gt], args, pairs=[(lq, gt)])

@@ -205,21 +205,19 @@ PATCHES = (
           'gimsanet_arch.data.basicsr_fixes:accept_use_flip',
           "reads opt['use_hflip'] only; NAFNet's option files say use_flip", '1.4.2',
           'tests/test_compat.py::test_paired_dataset_accepts_nafnet_use_flip', _reads_use_hflip_only),
-    Patch('save_training_state', 'basicsr.models.base_model:BaseModel.save_training_state',
-          'gimsanet_arch.training.exact_resume:save_training_state', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
-    Patch('resume_training', 'basicsr.models.base_model:BaseModel.resume_training',
-          'gimsanet_arch.training.exact_resume:resume_training', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
-    Patch('update_learning_rate', 'basicsr.models.base_model:BaseModel.update_learning_rate',
-          'gimsanet_arch.training.exact_resume:update_learning_rate', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
-    Patch('validation_keeps_rng', 'basicsr.models.base_model:BaseModel.validation',
-          'gimsanet_arch.training.exact_resume:validation',
-          'validation draws random numbers, so a resumed run (which skips it) diverges', '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
-    Patch('sampler_iter', 'basicsr.data.data_sampler:EnlargedSampler.__iter__',
-          'gimsanet_arch.training.exact_resume:sampler_iter', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
-    Patch('sampler_set_epoch', 'basicsr.data.data_sampler:EnlargedSampler.set_epoch',
-          'gimsanet_arch.training.exact_resume:sampler_set_epoch', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
-    Patch('create_loaders', 'basicsr.train:create_train_val_dataloader',
-          'gimsanet_arch.training.exact_resume:create_loaders', _EXACT, '1.4.2', _EXACT_TEST, _EXACT_DEFECT),
+    # exact resume: one replacement per place BasicSR's loop passes through
+    *(Patch(name, target, f'gimsanet_arch.training.exact_resume:{factory}', why, '1.4.2', _EXACT_TEST, _EXACT_DEFECT)
+      for name, target, factory, why in (
+          ('save_training_state', 'basicsr.models.base_model:BaseModel.save_training_state', 'save_training_state',
+           _EXACT),
+          ('resume_training', 'basicsr.models.base_model:BaseModel.resume_training', 'resume_training', _EXACT),
+          ('update_learning_rate', 'basicsr.models.base_model:BaseModel.update_learning_rate', 'update_learning_rate',
+           _EXACT),
+          ('validation_keeps_rng', 'basicsr.models.base_model:BaseModel.validation', 'validation',
+           'validation draws random numbers, so a resumed run (which skips it) diverges'),
+          ('sampler_iter', 'basicsr.data.data_sampler:EnlargedSampler.__iter__', 'sampler_iter', _EXACT),
+          ('sampler_set_epoch', 'basicsr.data.data_sampler:EnlargedSampler.set_epoch', 'sampler_set_epoch', _EXACT),
+          ('create_loaders', 'basicsr.train:create_train_val_dataloader', 'create_loaders', _EXACT))),
 )
 
 

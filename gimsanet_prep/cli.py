@@ -90,3 +90,18 @@ def real_mean_test_set_main(argv, name, description, default_input, default_outp
                        info={'set': name}, input_problems=problems, **build_kwargs(args))
     if lq:
         verify_outputs([lq, gt], args, pairs=[(lq, gt)])
+
+
+# the real/mean test sets: name -> (default input folder, default output root)
+REAL_MEAN_SETS = {
+    'PolyU': ('datasets/raw/PolyU/CroppedImages', 'datasets/PolyU/test'),
+    'Nam': ('datasets/raw/Nam', 'datasets/Nam/test'),
+}
+
+
+def real_mean_script(name, doc, argv=None):
+    """The whole script of a real/mean test set of :data:`REAL_MEAN_SETS` (its ``__doc__`` gives
+    the description); returns the exit status."""
+    default_input, default_output = REAL_MEAN_SETS[name]
+    return cli_main(lambda args: real_mean_test_set_main(args, name, doc.split('\n\n')[0], default_input,
+                                                         default_output), argv)

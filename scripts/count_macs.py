@@ -8,7 +8,8 @@ Usage: python scripts/count_macs.py [--in-channels 3] [--grad-mode official] [--
 import argparse
 
 import gimsanet_arch  # noqa: F401  (compat shims + registries before basicsr)
-from gimsanet_arch.archs.gimsanet_arch import GIMSANet, count_macs_per_pixel
+from gimsanet_arch.archs.gimsanet_arch import GIMSANet
+from gimsanet_arch.inference.cost import macs_per_pixel
 
 
 def main(argv=None):
@@ -21,8 +22,9 @@ def main(argv=None):
     for c in args.in_channels:
         model = GIMSANet(in_channels=c, grad_mode=args.grad_mode)
         params = sum(p.numel() for p in model.parameters())
-        learned = count_macs_per_pixel(model)
-        fixed = count_macs_per_pixel(model, include_fixed=True)
+        model.eval()
+        learned = macs_per_pixel(model, c, size=32, exclude=model.grad_map)
+        fixed = macs_per_pixel(model, c, size=32)
         gmac = learned * args.height * args.width / 1e9
         print(f'GIMSANet C={c} grad_mode={args.grad_mode}: params {params:,}, MACs/pixel learned {learned:,.0f}, '
               f'+ fixed {fixed:,.0f}; {gmac:.2f} GMAC (learned) at {args.height}x{args.width}')

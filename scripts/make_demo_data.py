@@ -19,11 +19,9 @@ import sys
 import cv2
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from gimsanet_prep.build import build_lmdb  # noqa: E402  (after the repository root is on sys.path)
-from gimsanet_prep.images import list_images  # noqa: E402
-from gimsanet_prep.jobs import single_image_jobs  # noqa: E402
+from gimsanet_prep.build import build_lmdb
+from gimsanet_prep.images import list_images
+from gimsanet_prep.jobs import single_image_jobs
 
 TRAIN_PHOTOS = ('astronaut', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'stereo_motorcycle',
                 'retina')

@@ -227,30 +227,3 @@ class GIMSANet(nn.Module):
         y = self.tail_conv1(m) + h
         y = self.tail_conv2(y) + h
         return self.tail_conv3(y) + x
-
-
-def count_macs_per_pixel(model=None, in_channels=3, size=32, include_fixed=False, **kwargs):
-    """Multiply-accumulates per output pixel, measured with ``torch.utils.flop_counter.FlopCounterMode``.
-
-    MAC = FLOP / 2 (the counter counts a multiply-add as 2 FLOPs, and counts convolutions only; the
-    elementwise ops -- LeakyReLU, sigmoid, products, adds, the sqrt -- are left out, as in
-    docs/gimsanet-spec.md#size-and-cost). ``include_fixed=False`` (default) counts the learned convs
-    only: the documented 1,280,700 (3ch) / 1,278,918 (1ch). ``include_fixed=True`` adds the fixed
-    gradient conv(s): 1,280,754 / 1,278,936. The count is exact per pixel for any size (every conv runs
-    at full resolution; the counter ignores padding), so a small ``size`` is enough. Conv biases are
-    not counted (as in that section).
-    """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    if model is None:
-        model = GIMSANet(in_channels=in_channels, **kwargs)
-    x = torch.zeros(1, model.in_channels, size, size, device=next(model.parameters()).device)
-    with torch.no_grad():
-        with FlopCounterMode(display=False) as counter:
-            model(x)
-        flops = counter.get_total_flops()
-        if not include_fixed and model.grad_map is not None:
-            with FlopCounterMode(display=False) as fixed:  # the fixed gradient convs alone
-                model.grad_map(x)
-            flops -= fixed.get_total_flops()
-    return flops / 2 / (size * size)

@@ -163,25 +163,16 @@ class OverlapPatchEmbed(nn.Module):
         return self.proj(x)
 
 
-class Downsample(nn.Module):
-    """Halve the resolution, double the channels: 3x3 conv to n/2 channels + pixel-unshuffle."""
+class Resample(nn.Module):
+    """Change the resolution by pixel-(un)shuffling a 3x3 conv's output: ``up`` doubles the
+    resolution and halves the channels (conv to 2n channels + shuffle); otherwise it halves the
+    resolution and doubles the channels (conv to n/2 channels + unshuffle). The official code has
+    the two as ``Upsample`` / ``Downsample``; the weights (``body.0.weight``) are the same."""
 
-    def __init__(self, n_feat):
+    def __init__(self, n_feat, up):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(n_feat, n_feat // 2, kernel_size=3, stride=1, padding=1, bias=False), nn.PixelUnshuffle(2))
-
-    def forward(self, x):
-        return self.body(x)
-
-
-class Upsample(nn.Module):
-    """Double the resolution, halve the channels: 3x3 conv to 2n channels + pixel-shuffle."""
-
-    def __init__(self, n_feat):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(n_feat, n_feat * 2, kernel_size=3, stride=1, padding=1, bias=False), nn.PixelShuffle(2))
+        out_feat, shuffle = (n_feat * 2, nn.PixelShuffle(2)) if up else (n_feat // 2, nn.PixelUnshuffle(2))
+        self.body = nn.Sequential(nn.Conv2d(n_feat, out_feat, kernel_size=3, stride=1, padding=1, bias=False), shuffle)
 
     def forward(self, x):
         return self.body(x)
@@ -243,20 +234,20 @@ class Restormer(nn.Module):
         self.patch_embed = OverlapPatchEmbed(inp_channels, dim)
 
         self.encoder_level1 = _blocks(num_blocks[0], d1, heads[0], **opts)
-        self.down1_2 = Downsample(d1)
+        self.down1_2 = Resample(d1, up=False)
         self.encoder_level2 = _blocks(num_blocks[1], d2, heads[1], **opts)
-        self.down2_3 = Downsample(d2)
+        self.down2_3 = Resample(d2, up=False)
         self.encoder_level3 = _blocks(num_blocks[2], d3, heads[2], **opts)
-        self.down3_4 = Downsample(d3)
+        self.down3_4 = Resample(d3, up=False)
         self.latent = _blocks(num_blocks[3], d4, heads[3], **opts)
 
-        self.up4_3 = Upsample(d4)
+        self.up4_3 = Resample(d4, up=True)
         self.reduce_chan_level3 = nn.Conv2d(d4, d3, kernel_size=1, bias=bias)
         self.decoder_level3 = _blocks(num_blocks[2], d3, heads[2], **opts)
-        self.up3_2 = Upsample(d3)
+        self.up3_2 = Resample(d3, up=True)
         self.reduce_chan_level2 = nn.Conv2d(d3, d2, kernel_size=1, bias=bias)
         self.decoder_level2 = _blocks(num_blocks[1], d2, heads[1], **opts)
-        self.up2_1 = Upsample(d2)  # level 1 keeps the concatenated 2*dim channels (no 1x1 reduce)
+        self.up2_1 = Resample(d2, up=True)  # level 1 keeps the concatenated 2*dim channels (no 1x1 reduce)
         self.decoder_level1 = _blocks(num_blocks[0], d2, heads[0], **opts)
 
         self.refinement = _blocks(num_refinement_blocks, d2, heads[0], **opts)

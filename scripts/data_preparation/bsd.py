@@ -50,15 +50,13 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from gimsanet_prep.build import build_lmdb  # noqa: E402  (after the repository root is on sys.path)
-from gimsanet_prep.cli import EPILOG, add_common_arguments, build_kwargs, cli_main, verify_outputs  # noqa: E402
-from gimsanet_prep.errors import InputError  # noqa: E402
-from gimsanet_prep.images import IMAGE_EXTENSIONS  # noqa: E402
-from gimsanet_prep.inputs import list_input_images, sanitize_key  # noqa: E402
-from gimsanet_prep.jobs import single_image_jobs  # noqa: E402
-from gimsanet_prep.lmdb_writer import folder_status, lmdb_status  # noqa: E402
+from gimsanet_prep.build import build_lmdb
+from gimsanet_prep.cli import EPILOG, add_common_arguments, build_kwargs, cli_main, verify_outputs
+from gimsanet_prep.errors import InputError
+from gimsanet_prep.images import IMAGE_EXTENSIONS
+from gimsanet_prep.inputs import list_input_images, sanitize_key
+from gimsanet_prep.jobs import single_image_jobs
+from gimsanet_prep.lmdb_writer import folder_status, lmdb_status
 
 # name: (default raw folder(s), read mode, split, default crop size)
 SETS = {

@@ -23,18 +23,9 @@ and ``datasets/Nam/test/gt.lmdb`` (clean) with identical keys, the file name wit
 ``datasets/Nam/test/input/`` and ``gt/`` (``<key>.png``), as BasicSR's ``PairedImageDataset``
 reads them.
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from gimsanet_prep.cli import cli_main, real_mean_test_set_main  # noqa: E402  (after the root is on sys.path)
-
-
-def main(argv=None):
-    real_mean_test_set_main(argv, name='Nam', description=__doc__.split('\n\n')[0],
-                            default_input='datasets/raw/Nam', default_output='datasets/Nam/test')
-
+from gimsanet_prep.cli import real_mean_script
 
 if __name__ == '__main__':
-    sys.exit(cli_main(main))
+    sys.exit(real_mean_script('Nam', __doc__))

@@ -36,15 +36,13 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from gimsanet_prep.build import build_paired_lmdbs  # noqa: E402  (after the repository root is on sys.path)
-from gimsanet_prep.cli import EPILOG, add_common_arguments, build_kwargs, cli_main, verify_outputs  # noqa: E402
-from gimsanet_prep.errors import InputError  # noqa: E402
-from gimsanet_prep.inputs import find_pairs, require_files  # noqa: E402
-from gimsanet_prep.jobs import Job, paired_image_jobs  # noqa: E402
-from gimsanet_prep.lmdb_writer import folder_status, lmdb_status  # noqa: E402
-from gimsanet_prep.matfile import load_mat_array  # noqa: E402
+from gimsanet_prep.build import build_paired_lmdbs
+from gimsanet_prep.cli import EPILOG, add_common_arguments, build_kwargs, cli_main, verify_outputs
+from gimsanet_prep.errors import InputError
+from gimsanet_prep.inputs import find_pairs, require_files
+from gimsanet_prep.jobs import Job, paired_image_jobs
+from gimsanet_prep.lmdb_writer import folder_status, lmdb_status
+from gimsanet_prep.matfile import load_mat_array
 
 VAL_NOISY_VAR = 'ValidationNoisyBlocksSrgb'
 VAL_GT_VAR = 'ValidationGtBlocksSrgb'

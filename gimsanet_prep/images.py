@@ -1,4 +1,4 @@
-"""The one image reader of the project: listing, reading, decoding and channel handling.
+"""The one image reader (and writer) of the project: listing, reading, decoding, channel handling.
 
 Datasets, the data-preparation scripts and the comparison all read images through this module,
 so every one of them accepts the same files and reports a bad one the same way: an
@@ -11,6 +11,7 @@ The layers, each usable alone::
     to_float(img) -> float32 HxWxC in [0, 1]
     match_channels(img, in_ch, source) -> HxWxC with C == in_ch
     decode_float(content, source, in_ch)            (the three above: what the datasets use)
+    from_float(img, dtype), write_image(path, img)  (back to 8/16 bit, written atomically)
 
 Only numpy and OpenCV are imported: no torch, so the preparation scripts start fast.
 """
@@ -154,6 +155,30 @@ def decode_float(content, source, in_ch):
     :func:`to_float` (before any colour conversion, so gray values are not rounded to 8 bits),
     then :func:`match_channels` (a gray image for ``in_ch`` 3 is an error)."""
     return match_channels(to_float(decode(content, source), source), in_ch, source)
+
+
+def from_float(img, dtype):
+    """Round a float image in [0, 1] (clipped) to ``dtype`` (uint8 or uint16); HxWx1 -> HxW."""
+    peak = {np.dtype(np.uint8): 255., np.dtype(np.uint16): 65535.}[np.dtype(dtype)]
+    out = (np.clip(img, 0, 1) * peak).round().astype(dtype)
+    return out[:, :, 0] if out.ndim == 3 and out.shape[2] == 1 else out
+
+
+def write_image(path, img):
+    """Write ``img`` (uint8/uint16, BGR) to ``path`` atomically: encoded to a hidden temp file in
+    the same folder, then renamed over ``path``, so an existing file is never left half-written."""
+    folder, name = os.path.split(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    ext = os.path.splitext(name)[1]
+    tmp = os.path.join(folder, f'.{name}.{os.getpid()}.tmp{ext}')  # OpenCV picks the format by extension
+    try:
+        if not cv2.imwrite(tmp, img):
+            raise OSError(f'cannot encode {img.dtype} image as {ext}: {path}')
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
 
 
 def encode_png(img, compress_level=1):

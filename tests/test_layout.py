@@ -17,6 +17,7 @@ LAYERS = [
     ('gimsanet_arch.models', 6),
     ('gimsanet_arch.compat', 7), ('gimsanet_arch.export', 7),
     ('gimsanet_arch.commands', 8), ('gimsanet_arch.train', 8), ('gimsanet_arch.test', 8),
+    ('gimsanet_arch.denoise', 8),
     ('gimsanet_arch', 9),  # the package's __init__: applies compat, registers everything
 ]
 PACKAGES = ('gimsanet_arch', 'gimsanet_prep')

@@ -65,18 +65,30 @@ def tile_starts(length, tile, overlap):
     return starts
 
 
+RAMP_MAX = 16  # widest cross-fade between neighbouring tiles, in pixels
+
+
+def blend_margin(overlap):
+    """``(margin, ramp)`` of an overlap: on each shared side a window discards its outer ``margin``
+    pixels (where its own border padding changes the output) and cross-fades over the next
+    ``ramp`` pixels; ``2 * margin + ramp == overlap``. The ramp is at most :data:`RAMP_MAX`, so
+    the output equals the whole-image output wherever the network's receptive-field radius is at
+    most ``margin`` (about ``overlap / 2 - 8``): an overlap at least the receptive field's size
+    plus 16 pixels is exact, and smaller ones still leave no visible seams."""
+    ramp = min(overlap // 4, RAMP_MAX)
+    if (overlap - ramp) % 2:
+        ramp += 1
+    return (overlap - ramp) // 2, ramp
+
+
 def edge_weights(n, overlap, lead_inside, trail_inside):
-    """1-D blend weights of a window of ``n`` pixels. On a side shared with a neighbour
-    (``*_inside``) the weight is 0 over a margin of ``overlap // 4`` pixels, where the window's own
-    border (zero or reflect padding) changes the output, then ramps linearly to 1; sides on the
-    image border keep weight 1. Two neighbours' weights sum to 1 across an overlap of ``overlap``,
-    and a network whose receptive-field radius is at most ``overlap // 4`` gives exactly the
-    whole-image output."""
+    """1-D blend weights of a window of ``n`` pixels: sides on the image border keep weight 1; a
+    side shared with a neighbour (``*_inside``) is 0 over the margin, then ramps linearly to 1 (see
+    :func:`blend_margin`). Two neighbours' weights sum to 1 across an overlap of ``overlap``."""
     weights = torch.ones(n, dtype=torch.float64)
-    margin = overlap // 4
-    band = max(overlap - 2 * margin, 0)
+    margin, ramp = blend_margin(overlap)
     edge = torch.cat([torch.zeros(margin, dtype=torch.float64),
-                      torch.arange(1, band + 1, dtype=torch.float64) / (band + 1)])[:n]
+                      torch.arange(1, ramp + 1, dtype=torch.float64) / (ramp + 1)])[:n]
     if overlap > 0 and lead_inside:
         weights[:edge.numel()] = edge
     if overlap > 0 and trail_inside:
@@ -100,8 +112,8 @@ def tiled_forward(forward, img, tile, overlap=32, blend='ramp', starts=None, bat
         img: NCHW tensor (batch 1 for ``batch_size`` > 1).
         tile: window size, an int or ``(h, w)``.
         overlap: pixels shared by neighbours; with ``blend='ramp'`` the output equals the
-            whole-image output wherever the network's receptive-field radius is at most
-            ``overlap // 4`` (see :func:`edge_weights`), and cross-fades beyond that.
+            whole-image output wherever the network's receptive-field radius is at most the
+            margin of :func:`blend_margin` (about ``overlap / 2 - 8``).
         blend: ``'ramp'`` (see :func:`edge_weights`) or ``'uniform'`` (plain average of the
             overlaps, as NAFNet's official ``grids()``).
         starts: ``(row starts, column starts)`` to use instead of :func:`tile_starts`.

@@ -43,7 +43,7 @@ def load_yaml(path):
     return opt
 
 
-def spec_from_options(opt, name):
+def spec_from_options(opt, name, default_param_key='params'):
     """A :class:`ModelSpec` from an option dict (``network_g``, ``path.pretrain_network_g``,
     ``path.param_key_g`` / ``param_key``, ``strict_load_g``, ``val.pad_multiple`` / ``window_size``)."""
     if 'network_g' not in opt:
@@ -51,14 +51,45 @@ def spec_from_options(opt, name):
     path_opt = opt.get('path') or {}
     val = opt.get('val') or {}
     return ModelSpec(name, opt['network_g'], path_opt.get('pretrain_network_g'),
-                     path_opt.get('param_key_g', path_opt.get('param_key', 'params')),
+                     path_opt.get('param_key_g', path_opt.get('param_key', default_param_key)),
                      path_opt.get('strict_load_g', True), val.get('pad_multiple', val.get('window_size')))
 
 
-def spec_from_option_file(path, name=None):
+def spec_from_option_file(path, name=None, default_param_key='params'):
     """A :class:`ModelSpec` from a BasicSR option file."""
     opt = load_yaml(path)
-    return spec_from_options(opt, name or opt.get('name') or osp.splitext(osp.basename(path))[0])
+    return spec_from_options(opt, name or opt.get('name') or osp.splitext(osp.basename(path))[0], default_param_key)
+
+
+def parse_arch_args(text):
+    """``--arch-args``: a YAML/JSON mapping given inline (``'{num_feat: 16}'``) or as a file."""
+    if not text:
+        return {}
+    if osp.isfile(text):
+        with open(text) as f:
+            text = f.read()
+    try:
+        args = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f'--arch-args is not valid YAML/JSON: {err}') from None
+    if not isinstance(args, dict):
+        raise ValueError(f'--arch-args must be a mapping of constructor arguments, got {text!r}')
+    return args
+
+
+def spec_from_arch(arch, weights=None, arch_args=None, name=None):
+    """A :class:`ModelSpec` for a registered architecture and a checkpoint: a BasicSR checkpoint
+    (``params_ema`` first, then ``params``), or an official Restormer/NAFNet ``.pth``, or a bare
+    state_dict."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+    if arch not in ARCH_REGISTRY:
+        import difflib
+        close = difflib.get_close_matches(arch, sorted(ARCH_REGISTRY.keys()), n=1, cutoff=0.5)
+        hint = f' Did you mean "{close[0]}"?' if close else ''
+        raise ValueError(f'--arch: unknown architecture "{arch}".{hint} Registered: {", ".join(sorted(ARCH_REGISTRY.keys()))}')
+    network_opt = dict(parse_arch_args(arch_args) if isinstance(arch_args, (str, type(None))) else arch_args)
+    network_opt['type'] = arch
+    return ModelSpec(name or arch, network_opt, weights, param_key='params_ema')
 
 
 def spec_from_model_arg(text):

@@ -45,7 +45,8 @@ def test_tiles_equal_whole_image_when_the_overlap_covers_the_receptive_field():
     net = _Shift().eval()
     img = torch.rand(1, 1, 37, 29)
     whole = engine.run(net, img)
-    tiled = engine.run(net, img, tile=16, overlap=8)  # receptive radius 2 <= overlap // 4
+    assert engine.blend_margin(8)[0] >= 2  # receptive radius 2
+    tiled = engine.run(net, img, tile=16, overlap=8)
     assert engine.tile_count(37, 29, 16, 8) > 1
     assert (tiled - whole).abs().max() < 1e-5
 
@@ -115,6 +116,7 @@ def test_too_small_an_overlap_is_not_exact():
     net = _Shift().eval()
     img = torch.rand(1, 1, 37, 29)
     # overlap 4: margin 1 < receptive radius 2, so tile borders show through
+    assert engine.blend_margin(4)[0] < 2
     assert (engine.run(net, img, tile=16, overlap=4) - engine.run(net, img)).abs().max() > 1e-4
 
 
@@ -124,4 +126,13 @@ def test_neighbour_weights_sum_to_one_across_the_overlap():
     trail = engine.edge_weights(n, overlap, False, True)
     # window A ends where window B starts + overlap
     torch.testing.assert_close(trail[n - overlap:] + lead[:overlap], torch.ones(overlap, dtype=torch.float64))
-    assert lead[:overlap // 4].eq(0).all() and trail[-(overlap // 4):].eq(0).all()
+    margin, ramp = engine.blend_margin(overlap)
+    assert 2 * margin + ramp == overlap and ramp > 0
+    assert lead[:margin].eq(0).all() and trail[-margin:].eq(0).all() and lead[margin] > 0
+
+
+@pytest.mark.parametrize('overlap', [1, 2, 5, 8, 31, 32, 100, 171])
+def test_blend_margin_splits_the_overlap(overlap):
+    margin, ramp = engine.blend_margin(overlap)
+    assert 2 * margin + ramp == overlap and 0 <= ramp <= engine.RAMP_MAX + 1
+    assert margin >= overlap / 2 - 9

@@ -33,9 +33,12 @@ class LmdbReader:
             raise ImageReadError(f'LMDB not found: {path} (no data.mdb)')
         self.path = path
 
-    def get(self, key):
+    def _env(self):
         from gimsanet_arch.data.lmdb_env import shared_env
-        with shared_env(self.path).begin(write=False) as txn:
+        return shared_env(self.path)
+
+    def get(self, key):
+        with self._env().begin(write=False) as txn:
             value = txn.get(key.encode('ascii'))
         if value is None:
             raise ImageReadError(f'key "{key}" not found in LMDB {self.path} (check meta_info.txt)')

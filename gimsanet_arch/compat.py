@@ -209,7 +209,8 @@ PATCHES = (
           'gimsanet_arch.data.lmdb_env:lmdb_backend_init',
           'opens its own LMDB environments: a second dataset on the same LMDB (train and val, or two val sets) '
           'stops with "already open in this process"', '1.4.2',
-          'tests/data/test_lmdb_envs.py::test_train_and_val_paired_datasets_on_one_lmdb', _source_has('lmdb.open(path')),
+          'tests/data/test_lmdb_envs.py::test_train_and_val_paired_datasets_on_one_lmdb',
+          _source_has('lmdb.open(path')),
     Patch('worker_seeds', 'basicsr.data:worker_init_fn', 'gimsanet_arch.training.worker_seeds:worker_init_fn',
           "reseeds every worker to the same values each epoch: a sample's augmentation depends on the worker that "
           'loads it, so a resume with DataLoader workers diverges', '1.4.2',

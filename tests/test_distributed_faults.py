@@ -140,3 +140,17 @@ def test_error_on_rank1_only_stops_every_rank_with_one_line_and_no_run_folder(tm
     assert 'INFO: Start training' in outs[0]  # rank 0 had created the run folder and started
     assert not osp.exists(osp.join(root, 'experiments', 'rank_error'))
     assert not [n for n in os.listdir(osp.join(root, 'experiments')) if n.startswith('rank_error')]
+
+
+def test_launcher_restart_turns_auto_resume_on(monkeypatch, capsys):
+    from gimsanet_arch.training.resume import resume_after_launcher_restart
+    argv = ['-opt', 'x.yml', '--launcher', 'pytorch']
+    monkeypatch.delenv('TORCHELASTIC_RESTART_COUNT', raising=False)
+    assert resume_after_launcher_restart(argv) == argv  # a first start stays a fresh start
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '0')
+    assert resume_after_launcher_restart(argv) == argv
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '2')
+    monkeypatch.setenv('RANK', '0')
+    assert resume_after_launcher_restart(argv) == argv + ['--auto_resume']
+    assert 'Restarted by the launcher (restart 2)' in capsys.readouterr().out
+    assert resume_after_launcher_restart(argv + ['--auto_resume']) == argv + ['--auto_resume']

@@ -55,6 +55,7 @@ def run(phase, argv, prog='basicsr'):
             init_dist(args.launcher, **dist_params(opt))
             rank_errors.start()
         check_run(opt, args.opt, resuming=args.auto_resume)
+        rank_errors.barrier()  # no rank creates a run folder while another one's checks fail
         os.makedirs(root, exist_ok=True)
         sys.argv = [f'{prog} {phase}'] + _without_root(argv)
         with handed_on(opt):

@@ -63,6 +63,12 @@ class RankErrors:
     def stop(self):
         self._stop.set()
 
+    def barrier(self):
+        """Wait until every rank got here. Called after the up-front checks: when one rank's checks
+        failed, the others wait here (having created nothing) until the watcher stops them."""
+        if self._store is not None:
+            dist.barrier()
+
     def _claim(self):
         """True for the first caller only: one handler per process (main thread or watcher)."""
         with self._lock:
@@ -107,6 +113,8 @@ class RankErrors:
         """For the main thread, after an unexpected exception (e.g. a collective broken by the
         failing rank's exit): the posted line, handled here (printed, cleaned up, counted) when the
         watcher has not done so; None when no rank posted one within ``wait_s``."""
+        if self._store is None:  # single process: nobody else to hear from
+            return None
         deadline = time.monotonic() + wait_s
         line = self.posted()
         while line is None and time.monotonic() < deadline:

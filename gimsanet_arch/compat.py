@@ -205,6 +205,17 @@ PATCHES = (
           'gimsanet_arch.data.basicsr_fixes:accept_use_flip',
           "reads opt['use_hflip'] only; NAFNet's option files say use_flip", '1.4.2',
           'tests/test_compat.py::test_paired_dataset_accepts_nafnet_use_flip', _reads_use_hflip_only),
+    Patch('lmdb_shared_envs', 'basicsr.utils.file_client:LmdbBackend.__init__',
+          'gimsanet_arch.data.lmdb_env:lmdb_backend_init',
+          'opens its own LMDB environments: a second dataset on the same LMDB (train and val, or two val sets) '
+          'stops with "already open in this process"', '1.4.2',
+          'tests/data/test_lmdb_envs.py::test_train_and_val_paired_datasets_on_one_lmdb',
+          _source_has('lmdb.open(path')),
+    Patch('worker_seeds', 'basicsr.data:worker_init_fn', 'gimsanet_arch.training.worker_seeds:worker_init_fn',
+          "reseeds every worker to the same values each epoch: a sample's augmentation depends on the worker that "
+          'loads it, so a resume with DataLoader workers diverges', '1.4.2',
+          'tests/test_exact_resume_workers.py::test_resume_with_dataloader_workers_equals_uninterrupted',
+          _source_has('worker_seed = num_workers * rank + worker_id + seed')),
     # exact resume: one replacement per place BasicSR's loop passes through
     *(Patch(name, target, f'gimsanet_arch.training.exact_resume:{factory}', why, '1.4.2', _EXACT_TEST, _EXACT_DEFECT)
       for name, target, factory, why in (

@@ -39,14 +39,23 @@ def run(phase, argv, prog='basicsr'):
         print(USAGE)
         return 0
     from gimsanet_arch.commands.option_checks import check_run, known_errors, one_line
-    from gimsanet_arch.options import handed_on, read_options
-    from gimsanet_arch.training.resume import ExperimentGuard
+    from gimsanet_arch.options import dist_params, handed_on, read_options
+    from gimsanet_arch.training.dist import init_dist
+    from gimsanet_arch.training.rank_errors import RankErrors
+    from gimsanet_arch.training.resume import ExperimentGuard, resume_after_launcher_restart
 
     guard = None
+    rank_errors = RankErrors(cleanup=lambda: guard is not None and guard.rollback())
     try:
+        if phase == 'train':
+            argv = resume_after_launcher_restart(argv)
         opt, args = read_options(argv, prog)
         root = osp.abspath(args.root or os.getcwd())
+        if args.launcher != 'none':  # the process group first: every rank then hears of another's error
+            init_dist(args.launcher, **dist_params(opt))
+            rank_errors.start()
         check_run(opt, args.opt, resuming=args.auto_resume)
+        rank_errors.barrier()  # no rank creates a run folder while another one's checks fail
         os.makedirs(root, exist_ok=True)
         sys.argv = [f'{prog} {phase}'] + _without_root(argv)
         with handed_on(opt):
@@ -64,8 +73,16 @@ def run(phase, argv, prog='basicsr'):
         from basicsr.utils.dist_util import get_dist_info
         rank, world_size = get_dist_info()
         where = f' [rank {rank}]' if world_size > 1 else ''
-        print(f'{prog} {phase}: error{where}: {one_line(err)}', file=sys.stderr, flush=True)
+        line = f'{prog} {phase}: error{where}: {one_line(err)}'
+        print(line, file=sys.stderr, flush=True)
+        rank_errors.report(line)  # the other ranks print the same line and stop too
         return 2
+    except Exception:
+        if rank_errors.take_posted() is None:  # not another rank's error breaking a collective here
+            raise
+        return 2
+    finally:
+        rank_errors.stop()
     return 0
 
 

@@ -270,9 +270,9 @@ def check_run(opt, path, resuming=False):
 # ----------------------------------------------------------------------------- errors at run time
 def known_errors():
     """Error classes the CLI reports as one line (their messages name the file or key)."""
-    from gimsanet_arch.training.checkpoint import CheckpointError
+    from gimsanet_arch.training.checkpoint import CheckpointError, DiskFullError
     from gimsanet_arch.training.resume import ResumeError
-    return (OptionError, ImageReadError, CheckpointError, ResumeError, FloatingPointError)
+    return (OptionError, ImageReadError, CheckpointError, ResumeError, FloatingPointError, DiskFullError)
 
 
 def one_line(err):

@@ -5,7 +5,6 @@ BasicSR's own readers turn a missing LMDB key or a corrupt file into ``NoneType`
 errors that name nothing; these helpers raise :class:`ImageReadError` instead. Image files
 themselves are listed and decoded by :mod:`gimsanet_prep.images`, the project's one reader.
 """
-import os
 import os.path as osp
 
 from gimsanet_prep.images import ImageReadError
@@ -25,20 +24,9 @@ def read_meta_keys(meta_info_file):
 
 
 class LmdbReader:
-    """Read-only access to a BasicSR LMDB, opened lazily (once per DataLoader worker).
-
-    lmdb refuses to open one environment twice in a process, and a run often reads one LMDB from
-    several datasets (``val_1``..``val_3`` at different sigmas), so environments are shared per
-    process and path. py-lmdb also refuses, in a forked DataLoader worker, a path its parent still
-    has open, so every environment is closed before a fork (the parent reopens on its next read).
-    """
-    _envs = {}
-
-    @classmethod
-    def close_all(cls):
-        for env in cls._envs.values():
-            env.close()
-        cls._envs.clear()
+    """Read-only access to a BasicSR LMDB, opened lazily (once per process and path: the
+    environment comes from :func:`gimsanet_arch.data.lmdb_env.shared_env`, which every reader of
+    the run shares and which is reopened after a fork into a DataLoader worker)."""
 
     def __init__(self, path):
         if not osp.isfile(osp.join(path, 'data.mdb')):
@@ -46,13 +34,8 @@ class LmdbReader:
         self.path = path
 
     def _env(self):
-        key = (os.getpid(), osp.realpath(self.path))  # environments must not cross a fork
-        env = LmdbReader._envs.get(key)
-        if env is None:
-            import lmdb
-            env = lmdb.open(self.path, readonly=True, lock=False, readahead=False, meminit=False)
-            LmdbReader._envs[key] = env
-        return env
+        from gimsanet_arch.data.lmdb_env import shared_env
+        return shared_env(self.path)
 
     def get(self, key):
         with self._env().begin(write=False) as txn:
@@ -60,7 +43,3 @@ class LmdbReader:
         if value is None:
             raise ImageReadError(f'key "{key}" not found in LMDB {self.path} (check meta_info.txt)')
         return bytes(value)
-
-
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(before=LmdbReader.close_all)

@@ -1,7 +1,9 @@
 """Checkpoint I/O: atomic saves and loads that explain what does not match."""
+import errno
 import os
 import os.path as osp
 import pickle
+import shutil
 import tempfile
 import warnings
 
@@ -12,22 +14,64 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the file and the keys."""
 
 
+class DiskFullError(BaseException):
+    """A checkpoint or training state could not be saved: no space left on the device (or quota).
+
+    A ``BaseException``, like ``KeyboardInterrupt``: BasicSR's ``save_network`` catches every
+    ``Exception``, retries three times and then trains on without saving ("Just ignore it"), which
+    on a full disk means days of training that no checkpoint keeps. This stops the run instead;
+    the CLI reports it in one line. The previous files are untouched (the save was atomic)."""
+
+    def __init__(self, path, reason):
+        free = _free_bytes(osp.dirname(osp.abspath(path)))
+        where = f', {free // 1024} KiB free' if free is not None else ''
+        super().__init__(f'no space left on device while saving {path} ({reason}{where}); the previous '
+                         'checkpoints and training states are kept: free some space, then rerun with --auto_resume')
+
+
+_DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC)}
+
+
+def _disk_full_reason(err):
+    """The ``OSError`` text when ``err`` or what it wraps is a full disk (torch.save turns the
+    ``OSError`` of its file writes into a ``RuntimeError``, with the ``OSError`` as context)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in _DISK_FULL_ERRNOS:
+            return err.strerror or str(err)
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _free_bytes(folder):
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
 def atomic_torch_save(obj, path):
     """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``: a kill
     during the save leaves the previous file (or none), never a truncated one (only a hidden
-    ``.<name>.*.tmp`` that ``--auto_resume`` ignores and removes)."""
+    ``.<name>.*.tmp`` that ``--auto_resume`` ignores and removes). A full disk raises
+    :class:`DiskFullError` after removing the temp file."""
     folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
+    tmp = None
     try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
         with os.fdopen(fd, 'wb') as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         _publish(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
+    except BaseException as err:
+        if tmp is not None and osp.exists(tmp):
             os.remove(tmp)
+        reason = _disk_full_reason(err)
+        if reason is not None:
+            raise DiskFullError(path, reason) from err
         raise
 
 

@@ -40,7 +40,28 @@ def init_dist(launcher, backend=None, num_gpu=None, **kwargs):
         local_rank = int(os.environ.get('LOCAL_RANK', int(os.environ.get('RANK', 0)) % torch.cuda.device_count()))
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
+        store = _agent_store_of_this_attempt(kwargs.get('timeout'))
+        if store is not None:
+            kwargs.update(store=store, rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE']))
         dist.init_process_group(backend=backend, **kwargs)
+
+
+def _agent_store_of_this_attempt(timeout=None):
+    """torchrun's store, under a prefix of its own for each restart of the worker group (None when
+    not run by torchrun).
+
+    PyTorch 2.x hands every attempt the agent's store without a per-attempt prefix ("a new
+    TCPStore for every retry"), but its static and c10d rendezvous keep one store across
+    restarts: the restarted workers then read the addresses that the killed workers published,
+    and gloo stops with ``connectFullMesh failed ... Connection refused``. A prefix per
+    ``TORCHELASTIC_RESTART_COUNT`` (what PyTorch itself did up to 2.3) keeps attempts apart."""
+    if os.environ.get('TORCHELASTIC_USE_AGENT_STORE') != str(True) or 'TORCHELASTIC_RESTART_COUNT' not in os.environ:
+        return None
+    from datetime import timedelta
+    from torch.distributed.constants import default_pg_timeout
+    timeout = timeout if isinstance(timeout, timedelta) else default_pg_timeout
+    store = dist.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), is_master=False, timeout=timeout)
+    return dist.PrefixStore(f'/gimsanet/attempt_{os.environ["TORCHELASTIC_RESTART_COUNT"]}', store)
 
 
 def _init_slurm_env(port=None):

@@ -19,10 +19,11 @@ These shims (installed by :mod:`gimsanet_arch.compat` for every BasicSR model) c
   (which BasicSR does after a save, and a resumed run does not repeat) does not shift the
   training randomness.
 
-Exact with ``num_worker_per_gpu: 0`` and the default CPU prefetcher. With DataLoader workers the
-data order is still exact but the workers' augmentation RNG is reseeded every epoch by BasicSR and
-is not restored; with ``prefetch_mode: cuda`` the next batch is loaded before the save. A state
-from an older run without these fields resumes the BasicSR way (epoch restarted), with a warning.
+Exact with the default CPU prefetcher, with or without DataLoader workers: the train sampler's
+indices carry their position in the epoch, from which the workers seed every sample
+(:mod:`gimsanet_arch.training.worker_seeds`). With ``prefetch_mode: cuda`` the next batch is loaded
+before the save. A state from an older run without these fields resumes the BasicSR way (epoch
+restarted), with a warning.
 """
 import random
 import time
@@ -31,6 +32,8 @@ import warnings
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from gimsanet_arch.training.worker_seeds import positioned
 
 FORMAT_VERSION = 1
 
@@ -189,18 +192,20 @@ def save_training_state(original):
 def sampler_iter(original_iter):
 
     def __iter__(self):
-        pending = PROGRESS.pending
-        if pending is None or self is not PROGRESS.sampler or pending['epoch'] != getattr(self, 'epoch', None):
+        if self is not PROGRESS.sampler:  # validation samplers: untouched
             yield from original_iter(self)
             return
-        PROGRESS.pending = None
-        if pending['rng'] is not None:
-            restore_rng_states(pending['rng'])
-        indices = list(original_iter(self))
-        if pending['skip_batches']:
-            batch_size = (PROGRESS.loader.batch_size or 1) if PROGRESS.loader is not None else 1
-            indices = indices[pending['skip_batches'] * batch_size:]
-        yield from indices
+        epoch = getattr(self, 'epoch', 0)
+        pending, start = PROGRESS.pending, 0
+        if pending is not None and pending['epoch'] == epoch:
+            PROGRESS.pending = None
+            if pending['rng'] is not None:
+                restore_rng_states(pending['rng'])
+            if pending['skip_batches']:
+                batch_size = (PROGRESS.loader.batch_size or 1) if PROGRESS.loader is not None else 1
+                start = pending['skip_batches'] * batch_size
+        # positions in the epoch order, for the DataLoader workers' per-sample seeds
+        yield from positioned(list(original_iter(self)), epoch, start)
 
     return __iter__
 

@@ -154,6 +154,27 @@ def load_resume_state(opt):
     return state
 
 
+def launcher_restart_count():
+    """How often torchrun (``--max-restarts``) has restarted this worker group (0: first start)."""
+    try:
+        return int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0'))
+    except ValueError:
+        return 0
+
+
+def resume_after_launcher_restart(argv):
+    """``argv`` with ``--auto_resume`` added when the launcher restarted the group after a failure:
+    the restarted workers get the command line of the first start, and starting over from
+    iteration 0 would throw away (and archive) everything the run saved."""
+    restarts = launcher_restart_count()
+    if restarts == 0 or '--auto_resume' in argv:
+        return argv
+    if os.environ.get('RANK', '0') == '0':
+        print(f'Restarted by the launcher (restart {restarts}): continuing from the newest complete training '
+              'state (--auto_resume).', flush=True)
+    return list(argv) + ['--auto_resume']
+
+
 class ExperimentGuard:
     """Undo what a failed *fresh* training run created before it saved anything.
 

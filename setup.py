@@ -30,6 +30,9 @@ setup(
         'scipy',
     ],
     extras_require={'test': ['pytest', 'matplotlib'], 'plots': ['matplotlib']},
-    entry_points={'console_scripts': ['basicsr=gimsanet_arch.commands.basicsr_cli:main']},
+    entry_points={'console_scripts': [
+        'basicsr=gimsanet_arch.commands.basicsr_cli:main',
+        'gimsanet-benchmark=gimsanet_arch.commands.benchmark:main',
+    ]},
     license='Apache-2.0',
 )

@@ -33,7 +33,8 @@ SPEED_COLUMNS = [('model', 'Model', '{}'), ('size', 'Size', '{}'), ('dtype', 'DT
 QUALITY_COLUMNS = [('model', 'Model', '{}'), ('data', 'Data', '{}'), ('sigma', 'Sigma', '{:g}'),
                    ('psnr', 'PSNR', '{:.2f}'), ('ssim', 'SSIM', '{:.4f}'), ('macs_per_pixel', 'MACs/px', '{:,.0f}'),
                    ('weights', 'Weights', '{}')]
-QUICK = dict(sizes=[32, 64], runs=1, warmup=1)
+DEFAULTS = dict(sizes=[128, 256, 512], runs=3, warmup=1)
+QUICK = dict(sizes=[32, 64], runs=1, warmup=1)  # with --tiny: the plumbing in seconds
 
 
 def parse_args(argv=None):
@@ -52,6 +53,8 @@ def parse_args(argv=None):
     speed.add_argument('--channels-last', nargs='+', choices=['off', 'on'], default=['off', 'on'])
     speed.add_argument('--tile', type=int, help='also run tiled with this tile side (images larger than it)')
     speed.add_argument('--tile-overlap', type=int, default=32)
+    speed.add_argument('--variant-sizes', nargs='+', type=int,
+                       help='sizes that get the other dtypes, layouts and tiles (default: every size)')
     speed.add_argument('--grid', choices=['axes', 'full'], default='axes',
                        help='axes: one change from the baseline at a time; full: every combination')
     speed.add_argument('--runs', type=int, help='timed forwards per case, median reported (default 3)')
@@ -66,9 +69,9 @@ def parse_args(argv=None):
     p.add_argument('--out', default='results/benchmark', help='folder for the CSV, Markdown and PNG files')
     p.add_argument('--no-progress', action='store_true')
     args = p.parse_args(argv)
-    for key, value in QUICK.items():
+    for key in DEFAULTS:  # given values win over --quick's
         if getattr(args, key) is None:
-            setattr(args, key, value if args.quick else {'sizes': [128, 256, 512], 'runs': 3, 'warmup': 1}[key])
+            setattr(args, key, (QUICK if args.quick else DEFAULTS)[key])
     args.tiny = args.tiny or args.quick
     if min(args.sizes) < 1 or args.runs < 1 or args.warmup < 1:
         p.error('--sizes, --runs and --warmup must be at least 1')
@@ -170,7 +173,7 @@ def main(argv=None):
         device = measure.resolve_device(args.device)
         specs = model_specs(args)
         cases = benchmark.make_cases(args.sizes, args.dtypes, [c == 'on' for c in args.channels_last], args.tile,
-                                     args.grid)
+                                     args.grid, args.variant_sizes)
     except ValueError as err:
         print(f'gimsanet-benchmark: error: {err}', file=sys.stderr)
         return 2

@@ -75,18 +75,21 @@ class Case:
         return 'channels_last' if self.channels_last else 'contiguous'
 
 
-def make_cases(sizes, dtypes=('fp32',), layouts=(False,), tile=None, grid='axes'):
+def make_cases(sizes, dtypes=('fp32',), layouts=(False,), tile=None, grid='axes', variant_sizes=None):
     """The cases to measure at each size. ``grid='full'``: every combination of dtype, layout and
     whole/tiled. ``grid='axes'``: a baseline (the first dtype and layout, whole image) plus one case
     per other value of each axis, the rest kept at the baseline, so each effect is seen at a
-    fraction of the cost. Tiled cases only where the tile is smaller than the image."""
+    fraction of the cost. Tiled cases only where the tile is smaller than the image.
+    ``variant_sizes``: the sizes that get more than the baseline (default: all)."""
     for dtype in dtypes:
         if dtype not in DTYPES:
             raise ValueError(f'unknown dtype {dtype!r}: expected one of {", ".join(DTYPES)}')
     cases = []
     for size in sizes:
         tiles = [None] + ([tile] if tile and tile < size else [])
-        if grid == 'full':
+        if variant_sizes is not None and size not in variant_sizes:
+            combos = [(dtypes[0], layouts[0], None)]
+        elif grid == 'full':
             combos = itertools.product(dtypes, layouts, tiles)
         elif grid == 'axes':
             base = (dtypes[0], layouts[0], None)
@@ -202,8 +205,10 @@ def run(specs, cases, device='cpu', runs=3, warmup=1, overlap=32, mac_size=64, m
         models.append(model)
         speed += rows
         if data:
+            if progress is not None:
+                progress.set_postfix_str(f'{spec.name}: scoring')
             scores, _ = evaluate.score({spec.name: (net, multiple)}, spec.in_ch, data, sigmas, device,
-                                       progress=False)
+                                       progress=progress is not None)
             quality += [dict(row, params=model['params'], macs_per_pixel=model['macs_per_pixel'],
                              weights=model['weights']) for row in scores]
         del net

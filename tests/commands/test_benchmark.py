@@ -50,6 +50,8 @@ def test_cases_one_axis_at_a_time_or_every_combination():
         (40, 'fp32', False, None), (40, 'bf16', False, None), (40, 'fp32', True, None), (40, 'fp32', False, 24)]
     full = benchmark.make_cases([40], ['fp32', 'bf16'], [False, True], tile=24, grid='full')
     assert len(full) == len(set(full)) == 8
+    some = benchmark.make_cases([16, 40], ['fp32', 'bf16'], [False, True], tile=24, variant_sizes=[40])
+    assert some == [axes[0]] + axes[3:]
     with pytest.raises(ValueError, match='fp16'):
         benchmark.make_cases([16], ['fp16'])
 

@@ -29,7 +29,8 @@ MODEL_COLUMNS = [('model', 'Model', '{}'), ('arch', 'Arch', '{}'), ('in_ch', 'In
                  ('params', 'Params', '{:,}'), ('macs_per_pixel', 'MACs/px', '{:,.0f}'), ('weights', 'Weights', '{}')]
 SPEED_COLUMNS = [('model', 'Model', '{}'), ('size', 'Size', '{}'), ('dtype', 'DType', '{}'), ('layout', 'Layout', '{}'),
                  ('tile', 'Tile', '{}'), ('tiles', 'Tiles', '{}'), ('latency_ms', 'ms', '{:,.1f}'),
-                 ('mp_per_s', 'MP/s', '{:.3f}'), ('peak_mem_mb', 'Peak MB', '{:,.1f}'), ('note', 'Note', '{}')]
+                 ('mp_per_s', 'MP/s', '{:.3f}'), ('peak_mem_mb', 'Peak MB', '{:,.1f}'), ('runs', 'Runs', '{}'),
+                 ('note', 'Note', '{}')]
 QUALITY_COLUMNS = [('model', 'Model', '{}'), ('data', 'Data', '{}'), ('sigma', 'Sigma', '{:g}'),
                    ('psnr', 'PSNR', '{:.2f}'), ('ssim', 'SSIM', '{:.4f}'), ('macs_per_pixel', 'MACs/px', '{:,.0f}'),
                    ('weights', 'Weights', '{}')]
@@ -59,6 +60,8 @@ def parse_args(argv=None):
                        help='axes: one change from the baseline at a time; full: every combination')
     speed.add_argument('--runs', type=int, help='timed forwards per case, median reported (default 3)')
     speed.add_argument('--warmup', type=int, help='untimed forwards first; the first measures memory (default 1)')
+    speed.add_argument('--case-seconds', type=float,
+                       help='fewer timed runs (at least 1) for cases whose warm-up shows they would take longer')
     speed.add_argument('--mac-size', type=int, default=64, help='image side for the MAC count')
     speed.add_argument('--max-gmac', type=float, help='list, but do not run, forwards above this many GMACs')
     speed.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
@@ -145,14 +148,21 @@ def write_charts(out, speed_rows, quality_rows):
     return [w for w in written if w]
 
 
+def runs_text(args):
+    if args.case_seconds is None:
+        return f'{args.runs} timed forward(s)'
+    return (f'up to {args.runs} timed forwards (fewer, at least one, where the warm-up showed they would take '
+            f'more than {args.case_seconds:g} s: column Runs)')
+
+
 def markdown(label, args, models, speed_rows, quality_rows):
     from gimsanet_arch.commands import report
     summary_rows, summary_columns = summary(speed_rows)
+    sources = ', '.join(sorted({r['mem_source'] for r in speed_rows if r['mem_source']})) or '-'
     parts = [f'# Benchmark\n\nMachine: {label}.\n',
-             f'Latency: median of {args.runs} timed forward(s) after {args.warmup} warm-up(s), batch 1, through '
-             'the inference engine (padding included). Peak memory: measured during the first warm-up, '
-             f'on top of the input and the weights ({speed_rows[0]["mem_source"] if speed_rows else "-"}). '
-             'Tiled runs keep the image in host memory and move one tile at a time.\n',
+             f'Latency: median of {runs_text(args)} after {args.warmup} warm-up(s), batch 1, through the inference '
+             'engine (padding included). Peak memory: measured during the first warm-up, on top of the input and '
+             f'the weights ({sources}). Tiled runs keep the image in host memory and move one tile at a time.\n',
              '## Models\n', report.format_table(models, MODEL_COLUMNS) + '\n',
              '## Latency (ms) per image size\n', report.format_table(summary_rows, summary_columns) + '\n',
              '## All measurements\n', report.format_table(speed_rows, SPEED_COLUMNS) + '\n']
@@ -182,9 +192,10 @@ def main(argv=None):
     label = benchmark.machine_label(device, args.threads)
     print(f'{len(specs)} model(s) x {len(cases)} case(s) on {label}')
     with tqdm(total=len(specs) * len(cases), unit='case', desc='benchmark', disable=args.no_progress) as bar:
-        models, speed_rows, quality_rows = benchmark.run(
-            specs, cases, device, args.runs, args.warmup, args.tile_overlap, args.mac_size, args.max_gmac,
-            data=args.data, sigmas=args.sigmas, progress=bar)
+        settings = benchmark.Settings(args.runs, args.warmup, args.tile_overlap, args.mac_size, args.max_gmac,
+                                      args.case_seconds)
+        models, speed_rows, quality_rows = benchmark.run(specs, cases, device, settings, data=args.data,
+                                                         sigmas=args.sigmas, progress=bar)
     os.makedirs(args.out, exist_ok=True)
     text = markdown(label, args, models, speed_rows, quality_rows)
     with open(osp.join(args.out, 'benchmark.md'), 'w') as f:

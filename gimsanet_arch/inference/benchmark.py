@@ -12,6 +12,7 @@ import datetime
 import gc
 import itertools
 import platform
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -124,14 +125,26 @@ def cpu_model_name():
     return platform.processor() or platform.machine() or 'unknown CPU'
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How each case is measured."""
+    runs: int = 3  # timed forwards; the median is reported
+    warmup: int = 1  # untimed forwards first; the first one measures peak memory
+    overlap: int = 32  # tile overlap (pixels)
+    mac_size: int = 64  # image side of the MAC count
+    max_gmac: Optional[float] = None  # cases above this many GMAC per forward are listed, not run
+    case_seconds: Optional[float] = None  # fewer timed runs (at least 1) when the warm-up shows they need longer
+
+
 @torch.no_grad()
-def measure_case(net, in_ch, multiple, case, device, runs=3, warmup=1, overlap=32):
+def measure_case(net, in_ch, multiple, case, device, runs=3, warmup=1, overlap=32, case_seconds=None):
     """Latency, megapixels per second and peak memory of ``net`` on one random image of ``case``.
 
     The first warm-up forward is the one whose peak memory is measured; the median of ``runs``
-    timed forwards after all warm-ups is the latency. Whole-image cases keep the image on
-    ``device``; tiled ones keep it in host memory and move one tile at a time (as the denoise
-    command does), so their peak is bounded by the tile."""
+    timed forwards after all warm-ups is the latency (with ``case_seconds``: only as many runs,
+    at least one, as fit in that time at the first warm-up's pace). Whole-image cases keep the
+    image on ``device``; tiled ones keep it in host memory and move one tile at a time (as the
+    denoise command does), so their peak is bounded by the tile."""
     torch.manual_seed(0)
     tiled = bool(case.tile) and engine.tile_count(case.size, case.size, case.tile, overlap) > 1
     x = torch.rand(1, in_ch, case.size, case.size, device='cpu' if tiled else device)
@@ -142,10 +155,14 @@ def measure_case(net, in_ch, multiple, case, device, runs=3, warmup=1, overlap=3
     def call():
         return engine.run(net, x, multiple, tile=case.tile, overlap=overlap, dtype=dtype, device=device)
 
+    start = time.perf_counter()
     peak, source = measure.peak_bytes(call, device)
+    if case_seconds is not None:
+        runs = max(1, min(runs, int(case_seconds / (time.perf_counter() - start))))
     seconds, _ = measure.median_seconds(call, device, runs=runs, warmup=max(warmup - 1, 0))
     return dict(tiles=engine.tile_count(case.size, case.size, case.tile, overlap), latency_ms=seconds * 1000.,
-                mp_per_s=case.size * case.size / 1e6 / seconds, peak_mem_mb=peak / 2 ** 20, mem_source=source)
+                mp_per_s=case.size * case.size / 1e6 / seconds, peak_mem_mb=peak / 2 ** 20, mem_source=source,
+                runs=runs)
 
 
 def _note(case, device, gmac, max_gmac):
@@ -156,16 +173,13 @@ def _note(case, device, gmac, max_gmac):
     return ''
 
 
-def benchmark_model(spec, cases, device='cpu', runs=3, warmup=1, overlap=32, mac_size=64, max_gmac=None,
-                    on_case=None):
-    """Build ``spec`` and measure it in every case. Returns ``(model row, case rows, (net, multiple))``.
-
-    ``max_gmac``: cases whose forward needs more GMACs are listed with a note instead of run.
-    ``on_case(case)``: called after each case (progress)."""
+def benchmark_model(spec, cases, device='cpu', settings=Settings(), on_case=None):
+    """Build ``spec`` and measure it in every case (see :class:`Settings`). Returns
+    ``(model row, case rows, (net, multiple))``. ``on_case(case)``: called after each case."""
     net, multiple = network.build(spec, device)
     in_ch = spec.in_ch
     model = dict(model=spec.name, arch=spec.network_opt['type'], in_ch=in_ch, params=cost.count_params(net),
-                 macs_per_pixel=cost.macs_per_pixel(net, in_ch, mac_size, multiple, device),
+                 macs_per_pixel=cost.macs_per_pixel(net, in_ch, settings.mac_size, multiple, device),
                  weights=spec.checkpoint or 'random')
     rows = []
     for case in cases:
@@ -174,12 +188,13 @@ def benchmark_model(spec, cases, device='cpu', runs=3, warmup=1, overlap=32, mac
         row = dict(model=spec.name, arch=model['arch'], params=model['params'],
                    macs_per_pixel=model['macs_per_pixel'], size=case.size, dtype=case.dtype, layout=case.layout,
                    tile=case.tile or '', tiles='', latency_ms=None, mp_per_s=None, peak_mem_mb=None,
-                   mem_source='', runs=runs, device=str(device), note=_note(case, device, gmac, max_gmac))
+                   mem_source='', runs='', device=str(device), note=_note(case, device, gmac, settings.max_gmac))
         if not row['note'].startswith('skipped'):
             if case.channels_last:
                 net.to(memory_format=torch.channels_last)
             try:
-                row.update(measure_case(net, in_ch, multiple, case, device, runs, warmup, overlap))
+                row.update(measure_case(net, in_ch, multiple, case, device, settings.runs, settings.warmup,
+                                        settings.overlap, settings.case_seconds))
             except (RuntimeError, NotImplementedError) as err:  # e.g. an op without a bf16 kernel
                 row['note'] = f'error: {str(err).splitlines()[0][:120]}'
             finally:
@@ -190,8 +205,7 @@ def benchmark_model(spec, cases, device='cpu', runs=3, warmup=1, overlap=32, mac
     return model, rows, (net, multiple)
 
 
-def run(specs, cases, device='cpu', runs=3, warmup=1, overlap=32, mac_size=64, max_gmac=None, data=None,
-        sigmas=(15, 25, 50), progress=None):
+def run(specs, cases, device='cpu', settings=Settings(), data=None, sigmas=(15, 25, 50), progress=None):
     """Benchmark every model, one at a time (only one network in memory), and score it on the
     ``data`` folders at ``sigmas`` when given. Returns ``(models, speed, quality)`` row lists.
     ``progress``: an object with ``update(n)`` and ``set_postfix_str(text)`` (a tqdm bar)."""
@@ -200,8 +214,7 @@ def run(specs, cases, device='cpu', runs=3, warmup=1, overlap=32, mac_size=64, m
         if progress is not None:
             progress.set_postfix_str(spec.name)
         model, rows, (net, multiple) = benchmark_model(
-            spec, cases, device, runs, warmup, overlap, mac_size, max_gmac,
-            on_case=(lambda case: progress.update(1)) if progress is not None else None)
+            spec, cases, device, settings, on_case=(lambda case: progress.update(1)) if progress is not None else None)
         models.append(model)
         speed += rows
         if data:

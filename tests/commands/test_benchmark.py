@@ -118,6 +118,14 @@ def test_peak_memory_is_measured_not_assumed():
     assert tiled['tiles'] == 25 and tiled['peak_mem_mb'] < large['peak_mem_mb']
 
 
+def test_case_seconds_cuts_the_timed_runs():
+    net, multiple = network.build(network.ModelSpec('naf', TINY_NAFNET))
+    case = benchmark.Case(16)
+    assert benchmark.measure_case(net, 3, multiple, case, 'cpu', runs=3)['runs'] == 3
+    assert benchmark.measure_case(net, 3, multiple, case, 'cpu', runs=3, case_seconds=1e-9)['runs'] == 1
+    assert benchmark.measure_case(net, 3, multiple, case, 'cpu', runs=3, case_seconds=1e9)['runs'] == 3
+
+
 def test_peak_of_allocation_events():
     assert measure.peak_from_events([(3, -10), (1, 10), (2, 5), (4, 20), (5, -25)]) == 25
     assert measure.peak_from_events([]) == 0

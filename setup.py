@@ -33,6 +33,7 @@ setup(
     entry_points={'console_scripts': [
         'basicsr=gimsanet_arch.commands.basicsr_cli:main',
         'gimsanet-denoise=gimsanet_arch.commands.denoise:main',
+        'gimsanet-benchmark=gimsanet_arch.commands.benchmark:main',
     ]},
     license='Apache-2.0',
 )

@@ -6,7 +6,9 @@
         --model mine=my_arch.yml:experiments/mine/models/net_g_latest.pth \\
         --data datasets/CBSD68/test --sigmas 15 25 50 --out results/compare
 
-(``scripts/compare.py`` is the same command.) ``--opt`` takes a BasicSR option file (its
+(``scripts/compare.py`` is the same command; ``gimsanet-benchmark --data ... --sigmas ...`` scores
+models with the same code, :func:`gimsanet_arch.inference.evaluate.score`, next to its speed and
+memory figures.) ``--opt`` takes a BasicSR option file (its
 ``network_g``, ``path.pretrain_network_g``, ``param_key_g`` and ``val.window_size``); ``--model
 NAME=ARCH_OPTIONS_YAML[:CHECKPOINT]`` a yml with ``network_g`` (or the network dict itself) and an
 optional checkpoint (none: random weights). Prints one table (PSNR, SSIM, params, MACs per pixel,
@@ -44,14 +46,15 @@ def main(argv=None):
     from gimsanet_arch.commands import report
     from gimsanet_arch.inference import evaluate, network
 
-    specs = [network.spec_from_option_file(o) for o in args.opt] + [network.spec_from_model_arg(m) for m in args.model]
+    try:
+        specs = network.collect_specs(args.opt, args.model)
+    except ValueError as err:
+        print(f'compare: error: {err}', file=sys.stderr)
+        return 2
     if not specs:
         print('compare: error: give at least one --opt or --model', file=sys.stderr)
         return 2
     names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        print(f'compare: error: model names must differ: {names}', file=sys.stderr)
-        return 2
     rows, crops = evaluate.evaluate(specs, args.data, args.sigmas, device=args.device, mac_size=args.mac_size,
                                     time_size=args.time_size, time_runs=args.time_runs, threads=args.threads,
                                     keep_crop=(args.data[0], args.crop_image, args.crop),

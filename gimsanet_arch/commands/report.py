@@ -1,5 +1,6 @@
-"""Result tables and pictures of the comparison/benchmark commands: Markdown table, CSV, a PSNR
-chart (matplotlib, the ``plots`` extra) and a grid of crops (OpenCV)."""
+"""Result tables and pictures of the comparison/benchmark commands: Markdown tables, CSV, charts
+(matplotlib, the ``plots`` extra: a PSNR bar chart and x/y line or scatter charts) and a grid of
+crops (OpenCV)."""
 import csv
 import os
 import os.path as osp
@@ -12,10 +13,14 @@ COLUMNS = [('model', 'Model', '{}'), ('data', 'Data', '{}'), ('sigma', 'Sigma', 
            ('ms_per_mp', 'CPU ms/MP', '{:,.1f}')]
 
 
+def _cell(value, fmt):
+    return '-' if value is None or value == '' else fmt.format(value)
+
+
 def format_table(rows, columns=COLUMNS):
-    """A Markdown table (also readable as plain text)."""
+    """A Markdown table (also readable as plain text); a missing value (None or '') shows as '-'."""
     header = [c[1] for c in columns]
-    body = [[fmt.format(r[key]) for key, _, fmt in columns] for r in rows]
+    body = [[_cell(r.get(key), fmt) for key, _, fmt in columns] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
 
     def line(cells):
@@ -67,6 +72,47 @@ def write_psnr_chart(rows, path):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_xy_chart(series, path, xlabel, ylabel, log_x=False, log_y=False, lines=True, title=None):
+    """One line (or, with ``lines=False``, labelled points) per series. ``series``: a list of dicts
+    with ``label``, ``points`` [(x, y) or (x, y, text)], optional ``group`` (series of one group
+    share a colour) and ``dashed``. Returns the path, or None (nothing written) without matplotlib."""
+    plt = pyplot()
+    if plt is None:
+        return None
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    groups = list(dict.fromkeys(s.get('group', s['label']) for s in series))
+    colours = plt.get_cmap('tab10')
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    for s in series:
+        points = sorted(p for p in s['points'] if p[1] is not None)
+        if not points:
+            continue
+        colour = colours(groups.index(s.get('group', s['label'])) % 10)
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        ax.plot(xs, ys, '--' if s.get('dashed') else '-', marker='o', color=colour, label=s['label'],
+                linewidth=1.5 if lines else 0)
+        for p in points:
+            if len(p) > 2 and p[2]:
+                ax.annotate(p[2], (p[0], p[1]), textcoords='offset points', xytext=(4, 4), fontsize=7)
+    ax.set_xscale('log' if log_x else 'linear')
+    ax.set_yscale('log' if log_y else 'linear')
+    xs = sorted({p[0] for s in series for p in s['points']})
+    if lines and len(xs) <= 10:  # few x values (image sizes, sigmas): label exactly those
+        ax.set_xticks(xs)
+        ax.set_xticklabels([f'{x:g}' for x in xs])
+        ax.tick_params(axis='x', which='minor', bottom=False, labelbottom=False)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.grid(True, which='both', alpha=0.3)
+    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
 

@@ -1,8 +1,10 @@
-"""What a network costs: parameters, multiply-accumulates per pixel, time per megapixel."""
-import statistics
-import time
+"""What a network costs: parameters, multiply-accumulates per pixel, time per megapixel.
 
+Every forward here goes through :func:`gimsanet_arch.inference.engine.run`, the one way the
+package runs a network over an image."""
 import torch
+
+from gimsanet_arch.inference import engine, measure
 
 
 def count_params(net):
@@ -10,7 +12,8 @@ def count_params(net):
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
-def _square_input(in_ch, size, multiple, device):
+def square_input(in_ch, size, multiple=1, device='cpu'):
+    """A random 1 x ``in_ch`` x S x S image, S = ``size`` rounded up to ``multiple``."""
     size = -(-size // multiple) * multiple
     return torch.rand(1, in_ch, size, size, device=device)
 
@@ -22,9 +25,9 @@ def macs_per_pixel(net, in_ch, size=64, multiple=1, device='cpu', exclude=None):
     ``exclude``: a sub-module whose own count is subtracted (e.g. GIMSANet's fixed gradient convs,
     which are not learned)."""
     from torch.utils.flop_counter import FlopCounterMode
-    x = _square_input(in_ch, size, multiple, device)
+    x = square_input(in_ch, size, multiple, device)
     with FlopCounterMode(display=False) as counter:
-        net(x)
+        engine.run(net, x, multiple)
     flops = counter.get_total_flops()
     if exclude is not None:
         with FlopCounterMode(display=False) as excluded:
@@ -36,13 +39,6 @@ def macs_per_pixel(net, in_ch, size=64, multiple=1, device='cpu', exclude=None):
 @torch.no_grad()
 def ms_per_megapixel(net, in_ch, size=256, runs=3, multiple=1, device='cpu'):
     """Median milliseconds per megapixel of ``runs`` timed forwards (after one warm-up), batch 1."""
-    x = _square_input(in_ch, size, multiple, device)
-    net(x)
-    times = []
-    for _ in range(max(1, runs)):
-        start = time.perf_counter()
-        net(x)
-        if x.device.type == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000. / (x.shape[-2] * x.shape[-1] / 1e6)
+    x = square_input(in_ch, size, multiple, device)
+    seconds, _ = measure.median_seconds(lambda: engine.run(net, x, multiple), x.device, runs=runs, warmup=1)
+    return seconds * 1000. / (x.shape[-2] * x.shape[-1] / 1e6)

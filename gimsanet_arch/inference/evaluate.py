@@ -61,31 +61,35 @@ def model_costs(net, in_ch, multiple, device, mac_size=64, time_size=256, time_r
                 ms_per_mp=cost.ms_per_megapixel(net, in_ch, time_size, time_runs, multiple, device))
 
 
-def evaluate(specs, data_folders, sigmas, device='cpu', mac_size=64, time_size=256, time_runs=3, threads=None,
-             keep_crop=None, progress=True):
-    """Run every model on every image of every folder at every sigma.
+def load_models(specs, device='cpu'):
+    """``{name: (net, multiple)}`` for every spec, built and loaded once."""
+    return {spec.name: network.build(spec, device) for spec in specs}
 
-    Returns ``(rows, crops)``: ``rows`` a list of dicts (model, data, sigma, psnr, ssim, params,
-    macs_per_pixel, ms_per_mp, images); ``crops`` (when ``keep_crop = (folder, image_index, size)``)
-    maps sigma -> {'clean', 'noisy', model name: uint8 crop, plus 'psnr': {name: value}}.
-    """
-    if threads:
-        torch.set_num_threads(int(threads))
+
+def common_in_channels(specs):
+    """The input channel count all ``specs`` share (scores compare models on the same images)."""
     in_chs = {s.in_ch for s in specs}
     if len(in_chs) != 1:
         raise ValueError(f'models take different channel counts {sorted(in_chs)}; compare gray and colour separately')
-    in_ch = in_chs.pop()
-    nets, costs = {}, {}
-    for spec in specs:
-        net, multiple = network.build(spec, device)
-        nets[spec.name] = (net, multiple)
-        costs[spec.name] = model_costs(net, in_ch, multiple, device, mac_size, time_size, time_runs)
+    return in_chs.pop()
+
+
+def score(models, in_ch, data_folders, sigmas, device='cpu', keep_crop=None, progress=True):
+    """PSNR/SSIM of every model (``{name: (net, multiple)}``, all taking ``in_ch`` channels) on
+    every image of every folder at every sigma, averaged per (model, folder, sigma).
+
+    Returns ``(rows, crops)``: ``rows`` a list of dicts (model, data, sigma, psnr, ssim, images);
+    ``crops`` (when ``keep_crop = (folder, image_index, size)``) maps sigma -> {'clean', 'noisy',
+    model name: uint8 crop, plus 'psnr': {name: value}}.
+    """
     rows, crops = [], {}
     for folder in data_folders:
         paths = list_images(folder, recursive=False)
+        if not paths:
+            raise ValueError(f'no images in {folder}')
         data_name = osp.basename(osp.normpath(folder))
-        sums = {(s.name, sigma): [0., 0.] for s in specs for sigma in sigmas}
-        bar = tqdm(total=len(paths) * len(sigmas) * len(specs), desc=f'compare {data_name}', unit='run',
+        sums = {(name, sigma): [0., 0.] for name in models for sigma in sigmas}
+        bar = tqdm(total=len(paths) * len(sigmas) * len(models), desc=f'score {data_name}', unit='run',
                    disable=not progress)
         for index, path in enumerate(paths):
             clean = read_clean(path, in_ch)
@@ -98,20 +102,37 @@ def evaluate(specs, data_folders, sigmas, device='cpu', mac_size=64, time_size=2
                     entry = crops.setdefault(sigma, {'psnr': {}})
                     entry['clean'], entry['noisy'] = _crop(clean_u8, box), _crop(to_uint8(noisy), box)
                     entry['psnr']['noisy'] = psnr_ssim(to_uint8(noisy), clean_u8)[0]
-                for spec in specs:
-                    net, multiple = nets[spec.name]
+                for name, (net, multiple) in models.items():
                     out_u8 = to_uint8(denoise_hwc(net, noisy, multiple, device))
                     p, s = psnr_ssim(out_u8, clean_u8)
-                    sums[(spec.name, sigma)][0] += p
-                    sums[(spec.name, sigma)][1] += s
+                    sums[(name, sigma)][0] += p
+                    sums[(name, sigma)][1] += s
                     if keep:
-                        entry[spec.name] = _crop(out_u8, box)
-                        entry['psnr'][spec.name] = p
+                        entry[name] = _crop(out_u8, box)
+                        entry['psnr'][name] = p
                     bar.update(1)
         bar.close()
-        for spec in specs:
+        for name in models:
             for sigma in sigmas:
-                p, s = sums[(spec.name, sigma)]
-                rows.append(dict(model=spec.name, data=data_name, sigma=sigma, psnr=p / len(paths),
-                                 ssim=s / len(paths), images=len(paths), **costs[spec.name]))
+                p, s = sums[(name, sigma)]
+                rows.append(dict(model=name, data=data_name, sigma=sigma, psnr=p / len(paths),
+                                 ssim=s / len(paths), images=len(paths)))
     return rows, crops
+
+
+def evaluate(specs, data_folders, sigmas, device='cpu', mac_size=64, time_size=256, time_runs=3, threads=None,
+             keep_crop=None, progress=True):
+    """Run every model on every image of every folder at every sigma (:func:`score`), with each
+    model's cost (parameters, MACs per pixel, ms per megapixel) added to its rows.
+
+    Returns ``(rows, crops)`` as :func:`score`, the rows also carrying params, macs_per_pixel and
+    ms_per_mp.
+    """
+    if threads:
+        torch.set_num_threads(int(threads))
+    in_ch = common_in_channels(specs)
+    models = load_models(specs, device)
+    costs = {name: model_costs(net, in_ch, multiple, device, mac_size, time_size, time_runs)
+             for name, (net, multiple) in models.items()}
+    rows, crops = score(models, in_ch, data_folders, sigmas, device, keep_crop, progress)
+    return [dict(row, **costs[row['model']]) for row in rows], crops

@@ -118,3 +118,26 @@ def build(spec, device='cpu'):
         load_network_checked(net, spec.checkpoint, strict=spec.strict, param_key=spec.param_key)
     multiple = int(spec.pad_multiple or pad_multiple(net))
     return net.to(device).eval(), max(multiple, 1)
+
+
+def check_spec(spec):
+    """Fail early, with the model's name, on what would otherwise fail only when its turn comes:
+    an unregistered arch type or a missing checkpoint file."""
+    import basicsr.archs  # noqa: F401  (fills ARCH_REGISTRY with BasicSR's own archs)
+    from basicsr.utils.registry import ARCH_REGISTRY
+    arch = spec.network_opt.get('type')
+    if arch not in ARCH_REGISTRY:
+        raise ValueError(f'{spec.name}: network type {arch!r} is not a registered architecture')
+    if spec.checkpoint and not osp.isfile(spec.checkpoint):
+        raise ValueError(f'{spec.name}: checkpoint not found: {spec.checkpoint}')
+    return spec
+
+
+def collect_specs(option_files=(), model_args=()):
+    """:class:`ModelSpec` of every ``--opt`` file and ``--model`` argument, checked
+    (:func:`check_spec`), with names that differ (they key the result tables)."""
+    specs = [spec_from_option_file(path) for path in option_files] + [spec_from_model_arg(m) for m in model_args]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f'model names must differ: {names}')
+    return [check_spec(s) for s in specs]

@@ -29,7 +29,14 @@ setup(
         'h5py',
         'scipy',
     ],
-    extras_require={'test': ['pytest']},
-    entry_points={'console_scripts': ['basicsr=gimsanet_arch.cli:main']},
+    extras_require={
+        'test': ['pytest'],
+        # ONNX export and its check (onnxscript: torch's dynamo-based ONNX exporter needs it)
+        'export': ['onnx', 'onnxruntime', 'onnxscript'],
+    },
+    entry_points={'console_scripts': [
+        'basicsr=gimsanet_arch.cli:main',
+        'gimsanet-export=gimsanet_arch.export.cli:main',
+    ]},
     license='Apache-2.0',
 )

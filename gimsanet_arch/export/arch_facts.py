@@ -25,7 +25,8 @@ def in_channels(net):
 
 def describe(net, multiple, pads_in_graph, arch_args=None):
     """The facts an exported file carries (ONNX metadata_props, TorchScript extra file), as strings:
-    arch type, in_channels, pad_multiple and whether the exported graph pads by itself."""
+    arch type, in_channels, pad_multiple, whether the exported graph pads by itself, the constructor
+    arguments and the package version."""
     import json
 
     from gimsanet_arch.version import __version__

@@ -81,16 +81,16 @@ def export_all(args):
     arch, arch_args, weights, param_key, multiple = _model_spec(args)
     net = load_model(arch, arch_args, weights, param_key)
     multiple = int(multiple or arch_facts.pad_multiple(net))
-    meta = arch_facts.describe(net, multiple, pads_in_graph=True, arch_args=arch_args)
-    x = check_input(int(meta['in_channels']), args.check_size, args.example_size)
-    print(f'{arch} (in_channels {meta["in_channels"]}, pad multiple {multiple}'
+    channels = arch_facts.in_channels(net)
+    x = check_input(channels, args.check_size, args.example_size)
+    print(f'{arch} (in_channels {channels}, pad multiple {multiple}'
           f'{", padded inside the graph" if multiple > 1 else ""}) from {weights}')
     expected = eager_reference(net, x, multiple)  # before exporting: a size the net cannot take fails fast
     name = args.name or osp.splitext(osp.basename(weights))[0]
     for fmt in formats:
         exporter = _export_onnx if fmt == 'onnx' else _export_torchscript
         try:
-            path, run, label = exporter(net, args, name, meta, multiple)
+            path, run, label = exporter(net, args, name, multiple, arch_args)
         except ImportError:
             raise
         except Exception as err:  # noqa: BLE001  (exporter internals: one line, --debug for the traceback)
@@ -102,20 +102,20 @@ def export_all(args):
     return 0
 
 
-def _export_onnx(net, args, name, meta, multiple):
+def _export_onnx(net, args, name, multiple, arch_args):
     from gimsanet_arch.export.onnx_export import export_onnx
     from gimsanet_arch.export.onnx_runtime import OnnxModel
 
-    path = export_onnx(net, args.out_dir, name, meta, multiple, opset=args.opset, example_hw=args.example_size,
-                       exporter=args.onnx_exporter)
+    path = export_onnx(net, args.out_dir, name, multiple, opset=args.opset, example_hw=args.example_size,
+                       exporter=args.onnx_exporter, arch_args=arch_args)
     return path, OnnxModel(path), f'onnx ({args.onnx_exporter} exporter)'
 
 
-def _export_torchscript(net, args, name, meta, multiple):
+def _export_torchscript(net, args, name, multiple, arch_args):
     from gimsanet_arch.export.torchscript_export import export_torchscript, load_torchscript
 
-    path, tracer_warnings = export_torchscript(net, args.out_dir, name, meta, multiple, example_hw=args.example_size,
-                                               method=args.torchscript_method)
+    path, tracer_warnings = export_torchscript(net, args.out_dir, name, multiple, example_hw=args.example_size,
+                                               method=args.torchscript_method, arch_args=arch_args)
     for warning in tracer_warnings:
         print(f'note: the trace froze a Python value ({warning})')
     return path, load_torchscript(path)[0], f'torchscript ({args.torchscript_method})'

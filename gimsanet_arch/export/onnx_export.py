@@ -5,23 +5,26 @@ import os.path as osp
 
 import torch
 
+from gimsanet_arch.export.arch_facts import describe
 from gimsanet_arch.export.padding import exportable
 
 EXPORTERS = ('dynamo', 'torchscript')
 
 
-def export_onnx(net, out_dir, name, metadata, multiple=1, opset=18, example_hw=(64, 64), exporter='dynamo',
-                pad_in_graph=True):
+def export_onnx(net, out_dir, name, multiple=1, opset=18, example_hw=(64, 64), exporter='dynamo',
+                pad_in_graph=True, arch_args=None):
     """Export ``net`` to ``out_dir/<name>.opset<N>.onnx`` and return that path.
 
     ``N`` is the opset actually written (the dynamo exporter raises requests below 18 when it cannot
     convert down). ``multiple > 1`` with ``pad_in_graph`` puts the reflect padding and the crop into
-    the graph, so the file takes any image size; without ``pad_in_graph`` callers must pad
-    (``metadata['pads_in_graph']`` says which). ``exporter``: ``'dynamo'`` (``torch.export``, needs
-    onnxscript) or ``'torchscript'`` (the older tracing exporter).
+    the graph, so the file takes any image size; without ``pad_in_graph`` callers must pad (the
+    metadata's ``pads_in_graph`` says which; see ``arch_facts.describe``). ``exporter``: ``'dynamo'``
+    (``torch.export``, needs onnxscript) or ``'torchscript'`` (the older tracing exporter).
+    ``arch_args`` (the constructor arguments) are recorded in the metadata.
     """
     if exporter not in EXPORTERS:
         raise ValueError(f'exporter must be one of {EXPORTERS}, got {exporter!r}')
+    metadata = dict(describe(net, multiple, pad_in_graph, arch_args), exporter=exporter)
     model = exportable(net, multiple if pad_in_graph else 1)
     # batch 2 in the example: the dynamo exporter bakes a batch of 1 into reshapes even when told it is dynamic
     example = torch.rand(2, int(metadata['in_channels']), *example_hw)
@@ -39,7 +42,7 @@ def export_onnx(net, out_dir, name, metadata, multiple=1, opset=18, example_hw=(
                 torch.onnx.export(model, (example,), tmp_path, dynamo=False, opset_version=opset,
                                   input_names=['input'], output_names=['output'],
                                   dynamic_axes={'input': axes, 'output': axes})
-        written_opset = _write_metadata(tmp_path, dict(metadata, exporter=exporter))
+        written_opset = _write_metadata(tmp_path, metadata)
         path = osp.join(out_dir, f'{name}.opset{written_opset}.onnx')
         os.replace(tmp_path, path)
     finally:

@@ -12,13 +12,14 @@ import warnings
 
 import torch
 
+from gimsanet_arch.export.arch_facts import describe
 from gimsanet_arch.export.padding import exportable
 
 METHODS = ('trace', 'script')
 METADATA_FILE = 'gimsanet_export.json'
 
 
-def export_torchscript(net, out_dir, name, metadata, multiple=1, example_hw=(64, 64), method='trace'):
+def export_torchscript(net, out_dir, name, multiple=1, example_hw=(64, 64), method='trace', arch_args=None):
     """Write ``out_dir/<name>.ts.pt``; return ``(path, tracer_warnings)``.
 
     ``method``: ``'trace'`` (every arch; the default) or ``'script'`` (archs written for it, such as
@@ -27,6 +28,7 @@ def export_torchscript(net, out_dir, name, metadata, multiple=1, example_hw=(64,
     """
     if method not in METHODS:
         raise ValueError(f'method must be one of {METHODS}, got {method!r}')
+    metadata = dict(describe(net, multiple, pads_in_graph=True, arch_args=arch_args), torchscript_method=method)
     model = exportable(net, multiple)
     example = torch.rand(2, int(metadata['in_channels']), *example_hw)
     with warnings.catch_warnings(record=True) as caught:
@@ -46,7 +48,7 @@ def export_torchscript(net, out_dir, name, metadata, multiple=1, example_hw=(64,
                               for w in tracer})
     os.makedirs(out_dir, exist_ok=True)
     path = osp.join(out_dir, f'{name}.ts.pt')
-    extra = {METADATA_FILE: json.dumps(dict(metadata, torchscript_method=method), sort_keys=True)}
+    extra = {METADATA_FILE: json.dumps(metadata, sort_keys=True)}
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='.*is deprecated', category=FutureWarning)
         torch.jit.save(compiled, path, _extra_files=extra)

@@ -63,9 +63,7 @@ def test_onnx_and_torchscript_exports_match_eager_at_other_sizes(case, tmp_path)
     net, kwargs = _tiny(case)
     multiple = arch_facts.pad_multiple(net)
     channels = 1 if case == 'gimsanet_gray' else 3
-    meta = arch_facts.describe(net, multiple, pads_in_graph=True, arch_args=kwargs)
-
-    path = export_onnx(net, str(tmp_path), case, meta, multiple, opset=18, example_hw=EXAMPLE_HW)
+    path = export_onnx(net, str(tmp_path), case, multiple, opset=18, example_hw=EXAMPLE_HW, arch_args=kwargs)
     assert osp.basename(path) == f'{case}.opset18.onnx'
     stored = read_metadata(path)
     assert stored['arch'] == TINY[case][0] and stored['opset'] == '18' and stored['exporter'] == 'dynamo'
@@ -76,7 +74,7 @@ def test_onnx_and_torchscript_exports_match_eager_at_other_sizes(case, tmp_path)
     assert model.in_channels == channels
     _assert_matches_eager(model, net, multiple, channels, f'onnx {case}')
 
-    path, _ = export_torchscript(net, str(tmp_path), case, meta, multiple, example_hw=EXAMPLE_HW)
+    path, _ = export_torchscript(net, str(tmp_path), case, multiple, example_hw=EXAMPLE_HW, arch_args=kwargs)
     assert osp.basename(path) == f'{case}.ts.pt'
     module, stored = load_torchscript(path)
     assert stored['arch'] == TINY[case][0] and stored['torchscript_method'] == 'trace'
@@ -86,9 +84,8 @@ def test_onnx_and_torchscript_exports_match_eager_at_other_sizes(case, tmp_path)
 
 def test_torchscript_script_method(tmp_path):
     """GIMSANet is written to script (its input-grad eps branch then stays a branch)."""
-    net, kwargs = _tiny('gimsanet_color')
-    meta = arch_facts.describe(net, 1, pads_in_graph=True, arch_args=kwargs)
-    path, tracer_warnings = export_torchscript(net, str(tmp_path), 'g', meta, example_hw=EXAMPLE_HW, method='script')
+    net, _ = _tiny('gimsanet_color')
+    path, tracer_warnings = export_torchscript(net, str(tmp_path), 'g', example_hw=EXAMPLE_HW, method='script')
     module, stored = load_torchscript(path)
     assert stored['torchscript_method'] == 'script' and tracer_warnings == []
     assert isinstance(module, torch.jit.RecursiveScriptModule)
@@ -99,9 +96,8 @@ def test_torchscript_script_method(tmp_path):
 def test_onnx_runtime_pads_when_the_graph_does_not(tmp_path):
     """A Restormer exported without in-graph padding (older tracing exporter, opset 17): the runtime
     pads to the recorded multiple itself."""
-    net, kwargs = _tiny('restormer')
-    meta = arch_facts.describe(net, 8, pads_in_graph=False, arch_args=kwargs)
-    path = export_onnx(net, str(tmp_path), 'bare', meta, multiple=8, opset=17, example_hw=EXAMPLE_HW,
+    net, _ = _tiny('restormer')
+    path = export_onnx(net, str(tmp_path), 'bare', multiple=8, opset=17, example_hw=EXAMPLE_HW,
                        exporter='torchscript', pad_in_graph=False)
     assert path.endswith('bare.opset17.onnx') and read_metadata(path)['exporter'] == 'torchscript'
     model = OnnxModel(path)

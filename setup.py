@@ -29,11 +29,17 @@ setup(
         'h5py',
         'scipy',
     ],
-    extras_require={'test': ['pytest', 'matplotlib'], 'plots': ['matplotlib']},
+    extras_require={
+        'test': ['pytest', 'matplotlib'],
+        'plots': ['matplotlib'],
+        # ONNX export and its check (onnxscript: torch's dynamo-based ONNX exporter needs it)
+        'export': ['onnx', 'onnxruntime', 'onnxscript'],
+    },
     entry_points={'console_scripts': [
         'basicsr=gimsanet_arch.commands.basicsr_cli:main',
         'gimsanet-denoise=gimsanet_arch.commands.denoise:main',
         'gimsanet-benchmark=gimsanet_arch.commands.benchmark:main',
+        'gimsanet-export=gimsanet_arch.export.cli:main',
     ]},
     license='Apache-2.0',
 )

@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from gimsanet_arch.inference import engine, network, photo
+from gimsanet_arch.options import OptionError
 from gimsanet_arch.training.checkpoint import CheckpointError
 from gimsanet_prep.images import ImageReadError, is_image_file, list_images, read_image, write_image
 
@@ -131,7 +132,7 @@ def main(argv=None):
         dtype = choose_dtype(args.dtype, device)
         items = collect_inputs(args.inputs)
         net, in_ch, multiple, what = load_model(args, device)
-    except (ValueError, CheckpointError, ImageReadError) as err:
+    except (ValueError, OptionError, CheckpointError, ImageReadError) as err:
         print(f'gimsanet-denoise: error: {err}', file=sys.stderr)
         return 2
     print(f'{what} on {device} ({str(dtype).replace("torch.", "")}); {len(items)} image(s) -> {args.output}')

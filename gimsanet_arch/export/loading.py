@@ -2,30 +2,11 @@
 ``network_g``, with weights from ``--weights`` or the option file's ``path.pretrain_network_g``."""
 import os.path as osp
 
-import yaml
 from basicsr.utils.registry import ARCH_REGISTRY  # holds the plugin's archs once gimsanet_arch is imported
 
 from gimsanet_arch.training.checkpoint import CheckpointError, load_network_checked
+from gimsanet_arch.inference.network import parse_arch_args  # noqa: F401  (the CLI imports it from here)
 from gimsanet_arch.options import OptionError, load_yaml
-
-
-def parse_arch_args(text):
-    """Constructor arguments from inline YAML/JSON (``'{num_feat: 8}'``) or a .yml/.json file path."""
-    if not text:
-        return {}
-    source = text
-    if osp.isfile(text):
-        with open(text) as f:
-            text = f.read()
-    try:
-        args = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise OptionError(f'--arch-args {source!r} is not valid YAML/JSON: {str(err).splitlines()[0]}') from None
-    if args is None:
-        return {}
-    if not isinstance(args, dict):
-        raise OptionError(f'--arch-args must be a mapping of constructor arguments, got {args!r}')
-    return args
 
 
 def model_spec_from_option_file(path):

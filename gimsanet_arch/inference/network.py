@@ -6,6 +6,7 @@ from copy import deepcopy
 import yaml
 
 from gimsanet_arch.archs.arch_info import in_channels, pad_multiple
+from gimsanet_arch.options import OptionError
 from gimsanet_arch.training.checkpoint import load_network_checked
 
 
@@ -62,18 +63,21 @@ def spec_from_option_file(path, name=None, default_param_key='params'):
 
 
 def parse_arch_args(text):
-    """``--arch-args``: a YAML/JSON mapping given inline (``'{num_feat: 16}'``) or as a file."""
+    """``--arch-args``: constructor arguments from inline YAML/JSON (``'{num_feat: 8}'``) or a .yml/.json file path."""
     if not text:
         return {}
+    source = text
     if osp.isfile(text):
         with open(text) as f:
             text = f.read()
     try:
         args = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ValueError(f'--arch-args is not valid YAML/JSON: {err}') from None
+        raise OptionError(f'--arch-args {source!r} is not valid YAML/JSON: {str(err).splitlines()[0]}') from None
+    if args is None:
+        return {}
     if not isinstance(args, dict):
-        raise ValueError(f'--arch-args must be a mapping of constructor arguments, got {text!r}')
+        raise OptionError(f'--arch-args must be a mapping of constructor arguments, got {args!r}')
     return args
 
 

@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from gimsanet_arch.inference import engine, network, photo
+from gimsanet_arch.inference.measure import resolve_device
 from gimsanet_arch.options import OptionError
 from gimsanet_arch.training.checkpoint import CheckpointError
 from gimsanet_prep.images import ImageReadError, is_image_file, list_images, read_image, write_image
@@ -95,14 +96,6 @@ def output_path(folder, name, input_path, ext, suffix, dtype):
     return osp.join(folder, name + suffix + out_ext)
 
 
-def choose_device(name):
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if name == 'cuda' and not torch.cuda.is_available():
-        raise ValueError('--device cuda: no CUDA device is available (use --device cpu)')
-    return torch.device(name)
-
-
 def choose_dtype(name, device):
     if name == 'bf16' or (name == 'auto' and engine.bf16_supported(device)):
         return torch.bfloat16
@@ -128,7 +121,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        device = choose_device(args.device)
+        device = resolve_device(args.device)
         dtype = choose_dtype(args.dtype, device)
         items = collect_inputs(args.inputs)
         net, in_ch, multiple, what = load_model(args, device)

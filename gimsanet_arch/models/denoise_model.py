@@ -12,6 +12,8 @@ Added on top of SRModel (every option is off or neutral by default):
   size) and the same iteration count and LR schedule;
 * ``train.bf16``: bf16 autocast for the training forward (weights and optimizer stay fp32);
   ``auto`` enables it where the CPU/GPU has native bf16;
+* ``train.cpu_budget_hours``: stop (after saving a checkpoint) once the run has used that much CPU
+  time, counted across resumes (:mod:`gimsanet_arch.training.budget`); ``cpu_h`` is logged;
 * non-finite losses: the step is skipped with a warning; ``train.max_nonfinite_steps`` in a row
   (default 5) stop the run with a clear error;
 * progressive patches (Restormer): ``datasets.train.mini_batch_sizes`` / ``iters`` / ``gt_sizes``;
@@ -39,6 +41,8 @@ from basicsr.utils.registry import METRIC_REGISTRY, MODEL_REGISTRY
 from gimsanet_arch.archs.arch_info import pad_multiple as arch_pad_multiple
 from gimsanet_arch.inference import engine
 from gimsanet_arch.models.lr_scheduler import build_scheduler
+from gimsanet_arch.training import budget as cpu_budget
+from gimsanet_arch.training.budget import CpuBudget
 
 LOSS_LOG_NAMES = {'pixel_opt': 'l_pix', 'grad_opt': 'l_grad', 'gradient_opt': 'l_grad', 'perceptual_opt': 'l_percep',
                   'psnr_opt': 'l_psnr'}
@@ -101,6 +105,8 @@ class DenoiseModel(SRModel):
         logger.info(f'bf16 autocast in training forward: {self.use_bf16}')
         self.max_nonfinite = int(train_opt.get('max_nonfinite_steps', 5))
         self.nonfinite_in_a_row = 0
+        hours = train_opt.get('cpu_budget_hours')
+        self.cpu_budget = CpuBudget(hours) if hours else None
 
         mixing = train_opt.get('mixing_augs') or {}
         self.mixup = bool(mixing.get('mixup', False))
@@ -196,6 +202,16 @@ class DenoiseModel(SRModel):
         return bool(finite.item())
 
     def optimize_parameters(self, current_iter):
+        if self.cpu_budget is not None and self._budget_spent():  # resumed from a finished run
+            get_root_logger().info(f'CPU budget already spent: {self.cpu_budget.summary()}; nothing to train.')
+            raise cpu_budget.BudgetSpent('CPU budget already spent')
+        self._step(current_iter)
+        if self.cpu_budget is not None:
+            self.log_dict['cpu_h'] = self.cpu_budget.spent_s() / 3600.
+            if self._budget_spent():
+                self._stop_for_budget(current_iter)
+
+    def _step(self, current_iter):
         self.optimizer_g.zero_grad(set_to_none=True)
         batch = self.lq.shape[0]
         lq_chunks = self.lq.chunk(min(self.accum_steps, batch))
@@ -226,6 +242,30 @@ class DenoiseModel(SRModel):
         self.log_dict = self.reduce_loss_dict(loss_sums)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+
+    # ------------------------------------------------------------------ CPU budget
+    def _budget_spent(self):
+        spent = torch.tensor([float(self.cpu_budget.exhausted())])
+        if self.opt.get('dist') and torch.distributed.is_initialized():  # all ranks stop at the same iteration
+            torch.distributed.all_reduce(spent, op=torch.distributed.ReduceOp.MAX)
+        return bool(spent.item())
+
+    def _stop_for_budget(self, current_iter):
+        from gimsanet_arch.training.exact_resume import PROGRESS
+        logger = get_root_logger()
+        logger.info(f'CPU budget reached at iter {current_iter}: {self.cpu_budget.summary()}. Saving and stopping.')
+        self.save(PROGRESS.epoch or 0, current_iter)
+        raise cpu_budget.BudgetSpent(f'CPU budget reached at iter {current_iter}')
+
+    def extra_training_state(self):
+        """Fields a training state stores besides BasicSR's (see exact_resume.build_state)."""
+        return {cpu_budget.STATE_KEY: self.cpu_budget.state()} if self.cpu_budget is not None else {}
+
+    def resume_training(self, resume_state):
+        super().resume_training(resume_state)
+        if self.cpu_budget is not None:
+            self.cpu_budget.restore(resume_state.get(cpu_budget.STATE_KEY))
+            get_root_logger().info(f'CPU budget so far: {self.cpu_budget.summary()}')
 
     def _skip_nonfinite_step(self, current_iter, parts):
         self.optimizer_g.zero_grad(set_to_none=True)

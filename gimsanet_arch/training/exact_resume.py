@@ -118,6 +118,9 @@ def build_state(model, epoch, current_iter, rng_states):
     """BasicSR's training-state dict plus the exact-resume fields."""
     state = {'epoch': epoch, 'iter': current_iter, 'optimizers': [o.state_dict() for o in model.optimizers],
              'schedulers': [s.state_dict() for s in model.schedulers]}
+    extra = getattr(model, 'extra_training_state', None)
+    if callable(extra):  # model-specific fields, e.g. DenoiseModel's CPU budget count
+        state.update(extra())
     state['gimsanet_resume'] = {
         'version': FORMAT_VERSION,
         'rng_states': rng_states,

@@ -1,0 +1,61 @@
+"""``train.cpu_budget_hours``: end a training run after a fixed amount of CPU time.
+
+Used to train several networks under the same compute budget (docs/race.md): every entrant stops
+after the same number of CPU-hours instead of the same number of iterations, so a slower network
+gets fewer iterations, as it would on a real machine.
+
+What is counted: the CPU time (user + system, all threads) of the training process, from
+``time.process_time``, summed over resumed chunks (the spent time is stored in every training
+state). DataLoader worker processes are *not* counted: set ``num_worker_per_gpu: 0`` so that data
+loading is paid from the same budget. Run each entrant with one thread (``OMP_NUM_THREADS=1``) to
+make CPU time equal core time and to keep other jobs on the machine from changing the count
+(they slow the wall clock, not the CPU time).
+"""
+import time
+
+STATE_KEY = 'gimsanet_cpu_budget'
+
+
+class BudgetSpent(SystemExit):
+    """Raised (a clean exit, status 0) once the run has used its CPU budget and saved its state."""
+
+    def __init__(self, message):
+        super().__init__(0)
+        self.message = message
+
+
+class CpuBudget:
+    """CPU seconds spent by this training run across resumes, against a limit."""
+
+    def __init__(self, hours):
+        hours = float(hours)
+        if not hours > 0:
+            raise ValueError(f'train.cpu_budget_hours must be > 0, got {hours}')
+        self.limit_s = hours * 3600.
+        self.spent_before_s = 0.
+        self.wall_before_s = 0.
+        self._cpu_start = time.process_time()
+        self._wall_start = time.monotonic()
+
+    def spent_s(self):
+        return self.spent_before_s + time.process_time() - self._cpu_start
+
+    def wall_s(self):
+        return self.wall_before_s + time.monotonic() - self._wall_start
+
+    def exhausted(self):
+        return self.spent_s() >= self.limit_s
+
+    def state(self):
+        """What a training state stores to continue the count after a resume."""
+        return {'limit_s': self.limit_s, 'spent_s': self.spent_s(), 'wall_s': self.wall_s()}
+
+    def restore(self, saved):
+        """Continue the count from a training state's :meth:`state` (None: a state without one)."""
+        if saved:  # this chunk's own start-up (since __init__) stays counted
+            self.spent_before_s = float(saved['spent_s'])
+            self.wall_before_s = float(saved.get('wall_s', 0.))
+
+    def summary(self):
+        return (f'{self.spent_s() / 3600:.3f} of {self.limit_s / 3600:.3f} CPU-hours '
+                f'({self.wall_s() / 3600:.3f} h wall clock)')

@@ -74,27 +74,45 @@ def common_in_channels(specs):
     return in_chs.pop()
 
 
-def score(models, in_ch, data_folders, sigmas, device='cpu', keep_crop=None, progress=True):
-    """PSNR/SSIM of every model (``{name: (net, multiple)}``, all taking ``in_ch`` channels) on
-    every image of every folder at every sigma, averaged per (model, folder, sigma).
-
-    Returns ``(rows, crops)``: ``rows`` a list of dicts (model, data, sigma, psnr, ssim, images);
-    ``crops`` (when ``keep_crop = (folder, image_index, size)``) maps sigma -> {'clean', 'noisy',
-    model name: uint8 crop, plus 'psnr': {name: value}}.
-    """
-    rows, crops = [], {}
+def load_folders(data_folders, in_ch):
+    """``{folder name: [(image path, clean float image)]}`` for every image of every folder."""
+    sets = {}
     for folder in data_folders:
         paths = list_images(folder, recursive=False)
         if not paths:
             raise ValueError(f'no images in {folder}')
-        data_name = osp.basename(osp.normpath(folder))
+        sets[osp.basename(osp.normpath(folder))] = [(path, read_clean(path, in_ch)) for path in paths]
+    return sets
+
+
+def _denoiser(model, run_options):
+    """``fn(noisy HxWxC float, sigma) -> denoised`` for a ``(net, multiple)`` pair or a callable
+    taking ``(noisy, sigma)`` (a classical method such as BM3D)."""
+    if callable(model):
+        return model
+    net, multiple = model
+    return lambda noisy, sigma: denoise_hwc(net, noisy, multiple, **run_options)
+
+
+def score_sets(models, sets, sigmas, keep_crop=None, progress=True, **run_options):
+    """PSNR/SSIM of every model on every image of every set at every sigma, averaged per (model,
+    set, sigma). ``models``: ``{name: (net, multiple)}`` or ``{name: fn(noisy, sigma)}``; ``sets``:
+    ``{set name: [(image name, clean float HxWxC, RGB or gray)]}``; ``run_options`` go to
+    :func:`gimsanet_arch.inference.engine.run` (device, dtype, tile, ...).
+
+    Returns ``(rows, crops)``: ``rows`` a list of dicts (model, data, sigma, psnr, ssim, images);
+    ``crops`` (when ``keep_crop = (set name, image_index, size)``) maps sigma -> {'clean', 'noisy',
+    model name: uint8 crop, plus 'psnr': {name: value}}.
+    """
+    rows, crops = [], {}
+    denoisers = {name: _denoiser(model, run_options) for name, model in models.items()}
+    for data_name, images in sets.items():
         sums = {(name, sigma): [0., 0.] for name in models for sigma in sigmas}
-        bar = tqdm(total=len(paths) * len(sigmas) * len(models), desc=f'score {data_name}', unit='run',
+        bar = tqdm(total=len(images) * len(sigmas) * len(models), desc=f'score {data_name}', unit='run',
                    disable=not progress)
-        for index, path in enumerate(paths):
-            clean = read_clean(path, in_ch)
+        for index, (_, clean) in enumerate(images):
             clean_u8 = to_uint8(clean)
-            keep = keep_crop is not None and keep_crop[0] == folder and keep_crop[1] == index
+            keep = keep_crop is not None and keep_crop[0] == data_name and keep_crop[1] == index
             box = crop_box(clean, keep_crop[2]) if keep else None
             for sigma in sigmas:
                 noisy = add_test_noise(clean, sigma, seed=0, channel_order='rgb')
@@ -102,8 +120,8 @@ def score(models, in_ch, data_folders, sigmas, device='cpu', keep_crop=None, pro
                     entry = crops.setdefault(sigma, {'psnr': {}})
                     entry['clean'], entry['noisy'] = _crop(clean_u8, box), _crop(to_uint8(noisy), box)
                     entry['psnr']['noisy'] = psnr_ssim(to_uint8(noisy), clean_u8)[0]
-                for name, (net, multiple) in models.items():
-                    out_u8 = to_uint8(denoise_hwc(net, noisy, multiple, device))
+                for name, denoise in denoisers.items():
+                    out_u8 = to_uint8(denoise(noisy, sigma))
                     p, s = psnr_ssim(out_u8, clean_u8)
                     sums[(name, sigma)][0] += p
                     sums[(name, sigma)][1] += s
@@ -115,9 +133,16 @@ def score(models, in_ch, data_folders, sigmas, device='cpu', keep_crop=None, pro
         for name in models:
             for sigma in sigmas:
                 p, s = sums[(name, sigma)]
-                rows.append(dict(model=name, data=data_name, sigma=sigma, psnr=p / len(paths),
-                                 ssim=s / len(paths), images=len(paths)))
+                rows.append(dict(model=name, data=data_name, sigma=sigma, psnr=p / len(images),
+                                 ssim=s / len(images), images=len(images)))
     return rows, crops
+
+
+def score(models, in_ch, data_folders, sigmas, device='cpu', keep_crop=None, progress=True):
+    """:func:`score_sets` on folders of clean images (``keep_crop`` names its folder by path)."""
+    if keep_crop is not None:
+        keep_crop = (osp.basename(osp.normpath(keep_crop[0])),) + tuple(keep_crop[1:])
+    return score_sets(models, load_folders(data_folders, in_ch), sigmas, keep_crop, progress, device=device)
 
 
 def evaluate(specs, data_folders, sigmas, device='cpu', mac_size=64, time_size=256, time_runs=3, threads=None,

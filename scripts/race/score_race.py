@@ -1,0 +1,267 @@
+"""Score the same-budget race (docs/race.md): every entrant's final weights at sigma 15/25/50 on the
+held-out PackagePhotos validation photos and on skimage.data photos, BM3D beside them, and the
+PSNR-vs-CPU-hours curve of every saved checkpoint.
+
+    bash scripts/race/run_race.sh          # train the entrants first (0.5 CPU-hour each)
+    python scripts/race/score_race.py      # -> docs/race/race.csv, race.md, race_curve.csv, race.png
+
+Entrants are the option files options/train/Race/train_<label>_Race_PackagePhotos.yml with a run in
+experiments/. Protocol (docs/evaluation.md#standard-awgn-protocol): noise seeded with 0 per image,
+added to the RGB float image, not clipped; outputs clamped and rounded to uint8; BasicSR's PSNR and
+SSIM (RGB, no border crop). Networks run in fp32 (the exact scores; bf16 moves them by < 0.05 dB).
+BM3D is the `bm3d` package (pip install bm3d; ``--no-bm3d`` skips it), colour BM3D told the true
+sigma. Each entrant's CPU-hours and iterations come from its saved training states.
+"""
+import argparse
+import csv
+import glob
+import os
+import os.path as osp
+import re
+import sys
+
+import numpy as np
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+OPTION_GLOB = 'options/train/Race/train_*_Race_PackagePhotos.yml'
+VAL_LMDB = 'datasets/PackagePhotos/val.lmdb'
+# real photos in skimage.data, none of them in the race's training set (PackagePhotos only)
+SKIMAGE_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'stereo_motorcycle')
+CROP = 256  # centre crops: every method sees the same pixels and BM3D stays affordable
+LOG_LINE = re.compile(r'iter:\s*([\d,]+).*?l_pix: ([\d.e+-]+).*?cpu_h: ([\d.e+-]+)')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--sigmas', nargs='+', type=float, default=[15, 25, 50])
+    p.add_argument('--curve-sigma', type=float, default=25, help='sigma of the PSNR-vs-CPU-hours curve (val set)')
+    p.add_argument('--out', default='docs/race')
+    p.add_argument('--no-bm3d', action='store_true')
+    p.add_argument('--no-curve', action='store_true', help='score the final weights only')
+    p.add_argument('--threads', type=int, default=None)
+    return p.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------- runs
+def entrants():
+    """``[(label, option file, run folder)]`` of every race option file with a run."""
+    found = []
+    for opt in sorted(glob.glob(osp.join(ROOT, OPTION_GLOB))):
+        name = osp.splitext(osp.basename(opt))[0]
+        label = name[len('train_'):-len('_Race_PackagePhotos')]
+        run = osp.join(ROOT, 'experiments', name)
+        if osp.isdir(osp.join(run, 'models')):
+            found.append((label, opt, run))
+        else:
+            print(f'note: {label}: no run in {run} (bash scripts/race/run_race.sh)')
+    return found
+
+
+def checkpoints(run):
+    """``[(iteration, path)]`` of a run's numbered network checkpoints, in order."""
+    items = []
+    for path in glob.glob(osp.join(run, 'models', 'net_g_*.pth')):
+        stem = osp.splitext(osp.basename(path))[0][len('net_g_'):]
+        if stem.isdigit():
+            items.append((int(stem), path))
+    return sorted(items)
+
+
+def budget_at(run, iteration):
+    """``(CPU-hours, wall hours, budget hours)`` spent up to ``iteration`` (from its training state)."""
+    import torch
+    state = torch.load(osp.join(run, 'training_states', f'{iteration}.state'), map_location='cpu', weights_only=False)
+    budget = state.get('gimsanet_cpu_budget')
+    if not budget:
+        raise ValueError(f'{run}: training state {iteration} has no CPU budget count (train.cpu_budget_hours unset?)')
+    return budget['spent_s'] / 3600., budget['wall_s'] / 3600., budget['limit_s'] / 3600.
+
+
+def loss_log(run):
+    """``[(cpu_h, l_pix)]`` from a run's training logs (every resumed chunk)."""
+    points = []
+    for log in sorted(glob.glob(osp.join(run, 'train_*.log'))):
+        with open(log) as f:
+            for line in f:
+                match = LOG_LINE.search(line)
+                if match:
+                    points.append((float(match.group(3)), float(match.group(2))))
+    return sorted(points)
+
+
+# ----------------------------------------------------------------------------- test images
+def val_photos():
+    import lmdb
+    from gimsanet_prep.images import decode, to_float
+    path = osp.join(ROOT, VAL_LMDB)
+    if not osp.isdir(path):
+        raise SystemExit(f'{VAL_LMDB} missing: python scripts/data_preparation/package_photos.py')
+    env = lmdb.open(path, readonly=True, lock=False)
+    with env.begin() as txn:
+        images = [(key.decode(), to_float(decode(value, key.decode(), mode='color'))[:, :, ::-1].copy())
+                  for key, value in txn.cursor()]
+    env.close()
+    return images
+
+
+def skimage_photos():
+    from skimage import data
+    from gimsanet_arch.inference.evaluate import crop_box
+    images = []
+    for name in SKIMAGE_PHOTOS:
+        img = getattr(data, name)()
+        img = img[0] if isinstance(img, tuple) else img  # stereo pair: the left view
+        top, left, size = crop_box(img, CROP)
+        images.append((name, img[top:top + size, left:left + size].astype(np.float32) / 255.))
+    return images
+
+
+def bm3d_denoiser():
+    import bm3d
+    return lambda noisy, sigma: np.asarray(bm3d.bm3d_rgb(noisy, sigma / 255.), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- scoring
+def build(label, opt, checkpoint):
+    from gimsanet_arch.inference import network
+    spec = network.spec_from_option_file(opt, name=label)
+    spec.checkpoint, spec.param_key = checkpoint, 'params_ema'
+    return spec, network.build(spec, 'cpu')
+
+
+def final_rows(runs, sets, sigmas, use_bm3d):
+    import torch
+    from gimsanet_arch.inference import cost, evaluate
+    models, info = {}, {}
+    for label, opt, run in runs:
+        iteration, path = checkpoints(run)[-1]
+        spec, (net, multiple) = build(label, opt, path)
+        cpu_h, wall_h, limit_h = budget_at(run, iteration)
+        models[label] = (net, multiple)
+        info[label] = dict(iterations=iteration, cpu_hours=round(cpu_h, 3), budget_hours=limit_h,
+                           wall_hours=round(wall_h, 3), params=cost.count_params(net),
+                           macs_per_pixel=round(cost.macs_per_pixel(net, 3, 64, multiple)))
+    if use_bm3d:
+        models['BM3D'] = bm3d_denoiser()
+        info['BM3D'] = dict(iterations='', cpu_hours='', budget_hours='', wall_hours='', params=0, macs_per_pixel='')
+    rows, _ = evaluate.score_sets(models, sets, sigmas, dtype=torch.float32)
+    return [dict(row, **info[row['model']]) for row in rows]
+
+
+def curve_rows(runs, images, sigma):
+    import torch
+    from gimsanet_arch.inference import evaluate
+    rows = []
+    for label, opt, run in runs:
+        for iteration, path in checkpoints(run):
+            _, model = build(label, opt, path)
+            scored, _ = evaluate.score_sets({label: model}, {'val': images}, [sigma], progress=False,
+                                            dtype=torch.float32)
+            cpu_h = budget_at(run, iteration)[0]
+            rows.append(dict(model=label, iteration=iteration, cpu_hours=round(cpu_h, 4), psnr=scored[0]['psnr']))
+            print(f'{label} iter {iteration}: {cpu_h:.3f} CPU-h, PSNR {scored[0]["psnr"]:.2f} dB', flush=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------- reports
+def write_csv(rows, path):
+    keys = list(rows[0])
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def markdown_table(rows, sigmas):
+    """One line per method: PSNR / SSIM per (data set, sigma), then its budget."""
+    sets = list(dict.fromkeys(r['data'] for r in rows))
+    models = list(dict.fromkeys(r['model'] for r in rows))
+    cell = {(r['model'], r['data'], r['sigma']): r for r in rows}
+    head = ['Method'] + [f'{d} σ{s:g}' for d in sets for s in sigmas] + ['Iterations', 'CPU-hours', 'Params',
+                                                                          'MACs/px']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for model in models:
+        first = cell[(model, sets[0], sigmas[0])]
+        scores = [f'{cell[(model, d, s)]["psnr"]:.2f} / {cell[(model, d, s)]["ssim"]:.3f}' for d in sets for s in sigmas]
+        extra = [str(first['iterations']), str(first['cpu_hours']), f'{first["params"]:,}' if first['params'] else '',
+                 f'{first["macs_per_pixel"]:,}' if first['macs_per_pixel'] != '' else '']
+        lines.append('| ' + ' | '.join([model] + scores + extra) + ' |')
+    return '\n'.join(lines)
+
+
+def noisy_rows(sets, sigmas):
+    """The noisy inputs' own PSNR/SSIM, as a reference line."""
+    from gimsanet_arch.inference.evaluate import score_sets
+    rows, _ = score_sets({'noisy input': lambda noisy, sigma: noisy}, sets, sigmas, progress=False)
+    return [dict(r, iterations='', cpu_hours='', budget_hours='', wall_hours='', params=0, macs_per_pixel='')
+            for r in rows]
+
+
+def write_plot(curve, losses, bm3d_psnr, sigma, path):
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('no plot: pip install "gimsanet_arch[plots]"')
+        return None
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for label in dict.fromkeys(r['model'] for r in curve):
+        pts = [(r['cpu_hours'], r['psnr']) for r in curve if r['model'] == label]
+        ax1.plot(*zip(*pts), marker='o', ms=3, label=label)
+    if bm3d_psnr is not None:
+        ax1.axhline(bm3d_psnr, color='k', ls='--', lw=1, label='BM3D')
+    ax1.set(xlabel='CPU-hours (one thread)', ylabel=f'PSNR (dB), val σ{sigma:g}',
+            title='EMA weights at every checkpoint')
+    ax1.grid(alpha=0.3)
+    ax1.legend()
+    for label, pts in losses.items():
+        if pts:
+            x, y = zip(*pts)
+            k = max(1, len(y) // 40)  # a running mean over ~1/40 of the run
+            y = np.convolve(y, np.ones(k) / k, mode='valid')
+            ax2.plot(x[k - 1:], y, label=label)
+    ax2.set(xlabel='CPU-hours (one thread)', ylabel='training L1 loss (running mean)', title='Training loss',
+            yscale='log')
+    ax2.grid(alpha=0.3)
+    ax2.legend()
+    fig.suptitle('Same-budget race: 0.5 CPU-hour each, blind AWGN σ∈[0,55], PackagePhotos')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import gimsanet_arch  # noqa: F401  (registers the archs)
+    os.chdir(ROOT)
+    runs = entrants()
+    if not runs:
+        print('no race runs found', file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    sets = {'PackagePhotos-val': val_photos(), 'skimage': skimage_photos()}
+    rows = noisy_rows(sets, args.sigmas) + final_rows(runs, sets, args.sigmas, not args.no_bm3d)
+    write_csv(rows, osp.join(args.out, 'race.csv'))
+    table = markdown_table(rows, args.sigmas)
+    with open(osp.join(args.out, 'race.md'), 'w') as f:
+        f.write('PSNR (dB) / SSIM, centre 256x256 crops, seed 0 per image (scripts/race/score_race.py)\n\n'
+                + table + '\n')
+    print(table)
+    if not args.no_curve:
+        curve = curve_rows(runs, sets['PackagePhotos-val'], args.curve_sigma)
+        write_csv(curve, osp.join(args.out, 'race_curve.csv'))
+        bm3d = [r['psnr'] for r in rows if r['model'] == 'BM3D' and r['data'] == 'PackagePhotos-val'
+                and r['sigma'] == args.curve_sigma]
+        plot = write_plot(curve, {label: loss_log(run) for label, _, run in runs}, bm3d[0] if bm3d else None,
+                          args.curve_sigma, osp.join(args.out, 'race.png'))
+        print(f'wrote {args.out}/race.csv, race.md, race_curve.csv' + (f', {plot}' if plot else ''))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

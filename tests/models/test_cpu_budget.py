@@ -1,0 +1,93 @@
+"""train.cpu_budget_hours: a run stops (after saving) once it has used its CPU time, counted across resumes."""
+import re
+import time
+
+import pytest
+import torch
+
+from conftest import run_basicsr
+from gimsanet_arch.training.budget import CpuBudget
+
+TINY_OPT = 'tests/options/train_GIMSANet_tiny.yml'
+
+
+def test_budget_counts_process_cpu_time_and_continues_from_a_saved_state():
+    budget = CpuBudget(hours=1)
+    start = budget.spent_s()
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:  # burn a little CPU
+        pass
+    assert budget.spent_s() - start >= 0.05
+    assert not budget.exhausted()
+
+    resumed = CpuBudget(hours=1)
+    resumed.restore({'limit_s': 3600., 'spent_s': 3599.99, 'wall_s': 10.})
+    assert resumed.spent_s() >= 3599.99 and resumed.wall_s() >= 10.
+    deadline = time.process_time() + 0.02
+    while time.process_time() < deadline:
+        pass
+    assert resumed.exhausted()
+    resumed.restore(None)  # a state saved without a budget: the count goes on from this chunk
+    assert resumed.spent_s() >= 3599.99
+
+
+def test_budget_must_be_positive():
+    with pytest.raises(ValueError, match='cpu_budget_hours'):
+        CpuBudget(0)
+
+
+def _state_spent(exp, iteration):
+    state = torch.load(exp / 'training_states' / f'{iteration}.state', map_location='cpu', weights_only=False)
+    return state['gimsanet_cpu_budget']['spent_s']
+
+
+@pytest.fixture(scope='module')
+def work(tmp_path_factory):
+    from tiny_data import write_folder
+    from conftest import REPO_ROOT
+    base = tmp_path_factory.mktemp('budget')
+    write_folder(base / 'datasets' / 'tiny' / 'train', 3, 40)
+    write_folder(base / 'datasets' / 'tiny' / 'val', 1, 28, seed=5)
+    return base, f'{REPO_ROOT}/{TINY_OPT}'
+
+
+def _train(work, name, *force):
+    base, opt = work
+    return run_basicsr(['train', '-opt', opt, '--auto_resume', '--force_yml', f'name={name}', 'val:val_freq=1000',
+                        *force], base)
+
+
+def test_run_stops_at_its_budget_saves_and_stays_stopped(work):
+    # 7 CPU-seconds: some iterations of the tiny net, far fewer than total_iter
+    result = _train(work, 'budget_stop', 'train:cpu_budget_hours=0.002', 'train:total_iter=100000',
+                    'logger:save_checkpoint_freq=100000')
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    stop = re.search(r'CPU budget reached at iter (\d+)', log)
+    assert stop, log[-3000:]
+    iteration = int(stop.group(1))
+    exp = work[0] / 'experiments' / 'budget_stop'
+    assert (exp / 'models' / f'net_g_{iteration}.pth').exists()
+    assert iteration > 1 and _state_spent(exp, iteration) >= 7.2
+    assert 'cpu_h:' in log
+
+    again = _train(work, 'budget_stop', 'train:cpu_budget_hours=0.002', 'train:total_iter=100000',
+                   'logger:save_checkpoint_freq=100000')
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert 'CPU budget already spent' in again.stdout + again.stderr
+    saved = sorted(p.name for p in (exp / 'models').iterdir())
+    assert saved == [f'net_g_{iteration}.pth']  # nothing trained or saved after the budget
+
+
+def test_resumed_run_continues_the_cpu_count(work):
+    first = _train(work, 'budget_resume', 'train:cpu_budget_hours=1', 'train:total_iter=3')
+    assert first.returncode == 0, first.stderr[-3000:]
+    exp = work[0] / 'experiments' / 'budget_resume'
+    spent_3 = _state_spent(exp, 3)
+    second = _train(work, 'budget_resume', 'train:cpu_budget_hours=1', 'train:total_iter=6')
+    assert second.returncode == 0, second.stderr[-3000:]
+    so_far = re.search(r'CPU budget so far: ([\d.]+) of', second.stdout + second.stderr)
+    assert so_far, (second.stdout + second.stderr)[-3000:]
+    # restored from the state, plus this chunk's own start-up (well under a few seconds)
+    assert spent_3 / 3600 - 0.0005 <= float(so_far.group(1)) <= spent_3 / 3600 + 0.002
+    assert _state_spent(exp, 6) > spent_3

@@ -1,5 +1,6 @@
 """``gimsanet-denoise``: denoise your own photos with a trained model.
 
+    gimsanet-denoise photo.png -o out/        # the shipped GIMSANet weights (colour, blind sigma 0-55)
     gimsanet-denoise photo.png --arch GIMSANet --weights experiments/x/models/net_g_latest.pth -o out/
     gimsanet-denoise 'shots/*.tif' -opt options/test/Restormer/test_Restormer_RealDenoising_SIDD.yml -o out/
     gimsanet-denoise photos/ --arch NAFNet --arch-args '{width: 32, enc_blk_nums: [2,2,4,8], middle_blk_num: 12,
@@ -22,7 +23,7 @@ import warnings
 import torch
 from tqdm import tqdm
 
-from gimsanet_arch.inference import engine, network, photo
+from gimsanet_arch.inference import engine, network, photo, shipped_weights
 from gimsanet_arch.inference.measure import resolve_device
 from gimsanet_arch.options import OptionError
 from gimsanet_arch.training.checkpoint import CheckpointError
@@ -36,7 +37,7 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('inputs', nargs='+', help='image files, folders or glob patterns')
     p.add_argument('-o', '--output', default='results/denoised', help='output folder (default: %(default)s)')
-    model = p.add_argument_group('model (one of -opt or --arch)')
+    model = p.add_argument_group('model (one of -opt or --arch; neither: the shipped GIMSANet weights)')
     model.add_argument('-opt', help='BasicSR option file: its network_g and path.pretrain_network_g')
     model.add_argument('--arch', help='registered architecture name (GIMSANet, Restormer, NAFNet, ...)')
     model.add_argument('--weights', help='checkpoint for --arch (params_ema, then params, then a bare state_dict)')
@@ -103,13 +104,19 @@ def choose_dtype(name, device):
 
 
 def load_model(args, device):
-    """``(net, in_ch, multiple, description)`` from ``-opt`` or ``--arch``/``--weights``."""
-    if bool(args.opt) == bool(args.arch):
-        raise ValueError('give the model with either -opt OPTION_FILE or --arch NAME --weights CKPT')
+    """``(net, in_ch, multiple, description)`` from ``-opt``, ``--arch``/``--weights``, or (neither
+    given) the shipped default weights, announced with a note of what they were trained on."""
+    if args.opt and args.arch:
+        raise ValueError('give the model with either -opt OPTION_FILE or --arch NAME --weights CKPT, not both')
+    if args.weights and not args.arch:
+        raise ValueError('--weights needs --arch NAME (the architecture the checkpoint belongs to)')
     if args.opt:
         spec = network.spec_from_option_file(args.opt, default_param_key='params_ema')
-    else:
+    elif args.arch:
         spec = network.spec_from_arch(args.arch, args.weights, args.arch_args)
+    else:
+        spec = shipped_weights.default_spec()
+        print(shipped_weights.note())
     if not spec.checkpoint:
         raise ValueError(f'{spec.name}: no weights given (--weights, or path.pretrain_network_g in the option file)')
     net, multiple = network.build(spec, device)

@@ -1,0 +1,51 @@
+"""Weights that ship inside the package (``gimsanet_arch/weights/``), used when the user names none.
+
+Each ``<name>.pth`` (a BasicSR-style ``{'params': state_dict}``) has a ``<name>.json`` beside it
+that says how it was made: the network options, the training data, the noise, the iterations and
+CPU-hours, the option file and the validation PSNR. The files are written by
+``scripts/race/ship_weights.py`` from a finished run.
+"""
+import hashlib
+import json
+import os.path as osp
+
+from gimsanet_arch.inference.network import ModelSpec
+
+WEIGHTS_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'weights')
+DEFAULT_NAME = 'GIMSANet_BlindColor_PackagePhotos'
+
+
+def weights_path(name=DEFAULT_NAME):
+    return osp.join(WEIGHTS_DIR, name + '.pth')
+
+
+def info(name=DEFAULT_NAME):
+    """The ``<name>.json`` record of shipped weights (ValueError when they are not installed)."""
+    path = osp.join(WEIGHTS_DIR, name + '.json')
+    if not (osp.isfile(path) and osp.isfile(weights_path(name))):
+        raise ValueError(f'no shipped weights named {name!r} in {WEIGHTS_DIR} (give --weights or -opt)')
+    with open(path) as f:
+        return json.load(f)
+
+
+def default_spec(name=DEFAULT_NAME):
+    """A :class:`ModelSpec` for shipped weights, loaded strictly."""
+    record = info(name)
+    return ModelSpec(name, record['network_g'], weights_path(name), param_key='params', strict=True)
+
+
+def note(name=DEFAULT_NAME):
+    """One paragraph for the user: what the default weights are and what they were trained on."""
+    r = info(name)
+    return (f'note: no model given, using the shipped weights {name} ({r["network_g"]["type"]}, '
+            f'{r["noise"]}): trained on {r["trained_on"]} for {r["iterations"]:,} iterations '
+            f'({r["cpu_hours"]:.2f} CPU-hours; {r["scale_note"]}). Validation: {r["validation"]}. '
+            'Use --weights or -opt for your own model.')
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,67 @@
+"""The GIMSANet weights shipped in gimsanet_arch/weights/ (issue 13): they load strictly, match
+their record, denoise a real photo they never saw, and are what gimsanet-denoise uses by default."""
+
+import numpy as np
+import pytest
+
+from gimsanet_arch.data.gaussian_noise_dataset import add_test_noise
+from gimsanet_arch.inference import evaluate, network, shipped_weights
+
+# PSNR the shipped weights must add to the noisy input (sigma 25, astronaut centre crop); a
+# 0.5 CPU-hour training reaches about +8 dB there, so this leaves room for bf16 and BLAS noise
+# while still failing for an untrained or broken network (which gains nothing or loses).
+MIN_GAIN_DB = 6.0
+
+
+@pytest.fixture(scope='module')
+def shipped():
+    spec = shipped_weights.default_spec()
+    net, multiple = network.build(spec, 'cpu')  # strict load: every key, every shape
+    return spec, net, multiple
+
+
+def test_record_describes_the_file(shipped):
+    spec, net, _ = shipped
+    record = shipped_weights.info()
+    assert record['sha256'] == shipped_weights.sha256(spec.checkpoint)
+    assert record['network_g']['type'] == 'GIMSANet' and record['iterations'] > 0 and record['cpu_hours'] > 0
+    assert sum(p.numel() for p in net.parameters()) > 1_000_000  # the full-width network, not a tiny one
+
+
+def test_shipped_weights_denoise_an_unseen_photo_at_sigma_25(shipped):
+    from skimage import data
+    import torch
+    _, net, multiple = shipped
+    clean = data.astronaut()[192:320, 192:320].astype(np.float32) / 255.
+    noisy = add_test_noise(clean, 25, seed=0)
+    out = evaluate.denoise_hwc(net, noisy, multiple, dtype=torch.float32)
+    gt = evaluate.to_uint8(clean)
+    psnr_noisy = evaluate.psnr_ssim(evaluate.to_uint8(noisy), gt)[0]
+    psnr_out = evaluate.psnr_ssim(evaluate.to_uint8(out), gt)[0]
+    assert psnr_out >= psnr_noisy + MIN_GAIN_DB, (psnr_noisy, psnr_out)
+
+
+def test_denoise_command_uses_the_shipped_weights_when_given_no_model(tmp_path, capsys):
+    import cv2
+    from skimage import data
+    from gimsanet_arch.commands import denoise
+    photo = tmp_path / 'coffee.png'
+    cv2.imwrite(str(photo), data.coffee()[100:164, 200:264, ::-1])
+    assert denoise.main([str(photo), '-o', str(tmp_path / 'out'), '--no-progress', '--sigma', '25']) == 0
+    printed = capsys.readouterr().out
+    assert 'shipped weights GIMSANet_BlindColor_PackagePhotos' in printed and 'PackagePhotos' in printed
+    assert (tmp_path / 'out' / 'coffee.png').exists()
+
+
+def test_weights_without_arch_is_an_error(tmp_path, capsys):
+    from gimsanet_arch.commands import denoise
+    photo = tmp_path / 'x.png'
+    import cv2
+    cv2.imwrite(str(photo), np.zeros((8, 8, 3), np.uint8))
+    assert denoise.main([str(photo), '--weights', 'w.pth', '-o', str(tmp_path)]) == 2
+    assert '--weights needs --arch' in capsys.readouterr().err
+
+
+def test_missing_shipped_weights_name_is_a_clear_error():
+    with pytest.raises(ValueError, match='no shipped weights named'):
+        shipped_weights.info('NoSuchWeights')

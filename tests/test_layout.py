@@ -15,7 +15,7 @@ LAYERS = [
     ('gimsanet_arch.training', 4),
     ('gimsanet_arch.inference', 5),
     ('gimsanet_arch.models', 6),
-    ('gimsanet_arch.compat', 7), ('gimsanet_arch.export', 7),
+    ('gimsanet_arch.compat', 7), ('gimsanet_arch.export', 7), ('gimsanet_arch.perf', 7),
     ('gimsanet_arch.commands', 8), ('gimsanet_arch.train', 8), ('gimsanet_arch.test', 8),
     ('gimsanet_arch.denoise', 8),
     ('gimsanet_arch', 9),  # the package's __init__: applies compat, registers everything

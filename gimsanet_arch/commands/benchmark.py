@@ -5,6 +5,8 @@
         --model mine=my_arch.yml:experiments/mine/models/net_g_latest.pth \\
         --data datasets/CBSD68/test --sigmas 15 25 50
     gimsanet-benchmark --quick            # tiny widths and sizes: checks the plumbing in seconds
+    gimsanet-benchmark --perf --help      # the performance report (roofline, variants, profile, training,
+                                          # official code): gimsanet_arch.commands.perf
 
 (also ``python -m gimsanet_arch.commands.benchmark``). Without ``--opt``/``--model`` it runs the
 default list (GIMSANet colour and gray, Restormer, NAFNet-w32, NAFNet-w64, SwinIR, RIDNet at their
@@ -41,6 +43,8 @@ QUICK = dict(sizes=[32, 64], runs=1, warmup=1)  # with --tiny: the plumbing in s
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog='gimsanet-benchmark', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--perf', action='store_true', help='the performance report instead, with its own options '
+                   '(gimsanet-benchmark --perf --help)')
     models = p.add_argument_group('models')
     models.add_argument('--model', action='append', default=[], metavar='NAME=YML[:CKPT]',
                         help='a yml with network_g (or the network dict) and an optional checkpoint (repeatable)')
@@ -173,23 +177,23 @@ def markdown(label, args, models, speed_rows, quality_rows):
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if '--perf' in argv:
+        from gimsanet_arch.commands import perf
+        return perf.main([a for a in argv if a != '--perf'])
     args = parse_args(argv)
-    import torch
     from tqdm import tqdm
 
     from gimsanet_arch.commands import report
-    from gimsanet_arch.inference import benchmark, measure
+    from gimsanet_arch.inference import benchmark
     try:
-        device = measure.resolve_device(args.device)
         specs = model_specs(args)
         cases = benchmark.make_cases(args.sizes, args.dtypes, [c == 'on' for c in args.channels_last], args.tile,
                                      args.grid, args.variant_sizes)
+        device, label = benchmark.prepare_machine(args.device, args.threads)
     except ValueError as err:
         print(f'gimsanet-benchmark: error: {err}', file=sys.stderr)
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    label = benchmark.machine_label(device, args.threads)
     print(f'{len(specs)} model(s) x {len(cases)} case(s) on {label}')
     with tqdm(total=len(specs) * len(cases), unit='case', desc='benchmark', disable=args.no_progress) as bar:
         settings = benchmark.Settings(args.runs, args.warmup, args.tile_overlap, args.mac_size, args.max_gmac,

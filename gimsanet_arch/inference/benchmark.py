@@ -114,6 +114,16 @@ def machine_label(device, threads=None):
     return f'{what}; torch {torch.__version__}; {datetime.date.today().isoformat()}'
 
 
+def prepare_machine(device_name, threads=None):
+    """``(device, label)``: the resolved device (ValueError where it is not available, see
+    :func:`~gimsanet_arch.inference.measure.resolve_device`), torch's CPU threads set to
+    ``threads`` when given, and :func:`machine_label`."""
+    device = measure.resolve_device(device_name)
+    if threads:
+        torch.set_num_threads(threads)
+    return device, machine_label(device, threads)
+
+
 def cpu_model_name():
     try:
         with open('/proc/cpuinfo') as f:

@@ -69,7 +69,7 @@ def cuda_peak_bytes(call, device):
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def quiet_stderr():
     """Silence file descriptor 2 (the profiler's C++ library logs every start and stop there)."""
     sys.stderr.flush()
     saved = os.dup(2)
@@ -95,12 +95,12 @@ def cpu_peak_bytes(call):
     """Peak bytes of torch's CPU allocator that ``call()`` holds at once (see the module docstring)."""
     from torch.profiler import ProfilerActivity, profile
     prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
-    with _quiet_stderr():
+    with quiet_stderr():
         prof.start()
     try:
         call()
     finally:
-        with _quiet_stderr():
+        with quiet_stderr():
             prof.stop()
     events = [(e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
               if e.name() == '[memory]' and e.device_type() == torch.autograd.DeviceType.CPU]

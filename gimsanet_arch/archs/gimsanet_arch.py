@@ -45,6 +45,18 @@ def same_padding(kernel_size, dilation=1):
     return total // 2, total - total // 2
 
 
+def _layout_like(one_channel, ref):
+    """The 1-channel gradient map laid out like the features it is concatenated with.
+
+    A 1-channel tensor is contiguous and channels_last at once, and ``torch.cat`` then lays out
+    the whole head contiguous: in a channels_last network every sum with the head and the fuse
+    conv would convert layouts (about 4-6 % of the forward). Restriding the map costs a copy of
+    one channel."""
+    if ref.is_contiguous(memory_format=torch.channels_last) and not ref.is_contiguous():
+        return one_channel.clone(memory_format=torch.channels_last)
+    return one_channel
+
+
 class SameConv2d(nn.Conv2d):
     """Stride-1 conv with Keras 'same' zero padding, as ``weight`` + ``bias``.
 
@@ -97,7 +109,7 @@ class MSABBranch(nn.Module):
             self.attn_in = conv()
             self.attn_dilated = nn.ModuleList([conv(d) for d in MSAB_DILATIONS])
             self.attn_out = conv()
-        self.act = nn.LeakyReLU(negative_slope)
+        self.act = nn.LeakyReLU(negative_slope, inplace=True)  # in place: it only ever sees a fresh conv output
 
     def forward(self, x):
         f = self.feat(x)
@@ -106,7 +118,8 @@ class MSABBranch(nn.Module):
         a = self.attn_in(f)
         for conv in self.attn_dilated:
             a = self.act(conv(a))
-        return torch.sigmoid(self.attn_out(a)) * f
+        # the sigmoid overwrites the conv's fresh output (autograd-safe: the conv does not keep its output)
+        return self.attn_out(a).sigmoid_() * f
 
 
 @ARCH_REGISTRY.register()
@@ -187,7 +200,7 @@ class GIMSANet(nn.Module):
         self.tail_conv1 = conv(num_feat, head_width)
         self.tail_conv2 = conv(head_width, head_width)
         self.tail_conv3 = conv(head_width, out_channels)
-        self.act = nn.LeakyReLU(negative_slope)
+        self.act = nn.LeakyReLU(negative_slope, inplace=True)  # in place: it only ever sees a fresh conv output
         self.grad_eps = GRAD_EPS
         self.reset_parameters()
 
@@ -200,30 +213,34 @@ class GIMSANet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x):
+        # Activations and sums are written into the fresh output of the conv before them: fewer
+        # full-size buffers, same numbers (a + b == b + a exactly). A conv does not keep its output
+        # for backward, so this is autograd-safe; an activation's output is never overwritten. The
+        # final ``+ x`` stays out of place: under autocast x is float32 and the sum must be too.
         feat = self.act(self.head_conv(x))
         if self.grad_map is not None:
             # Keras' sqrt has no eps; it is exact and gradient-free in training (the input needs no grad).
             # Only when the input needs grad (TTA / adversarial / input-side losses) add a tiny eps so that
             # flat regions do not produce NaN gradients.
             eps = self.grad_eps if x.requires_grad else 0.0
-            h = torch.cat([self.grad_map(x, eps), feat], dim=1)
+            h = torch.cat([_layout_like(self.grad_map(x, eps), feat), feat], dim=1)
         else:
             h = feat
 
         u = self.act(self.feat_conv1(h))
         u = self.act(self.feat_conv2(u))
         u = self.act(self.feat_conv3(u))
-        u = u + self.feat_conv4(u)
+        u = self.feat_conv4(u).add_(u)
         u = self.act(self.feat_conv5(u))
         u = self.act(self.feat_conv6(u))
-        u = self.act(self.feat_conv7(u)) + h
+        u = self.act(self.feat_conv7(u)) + h  # not add_: the activation keeps its output for backward
         fused = self.fuse_conv(torch.cat([u, h], dim=1))
 
         m = self.msab[0](fused)  # the branches are summed (Keras Add), not concatenated
         for i, branch in enumerate(self.msab):
             if i > 0:
-                m = m + branch(fused)
+                m = m.add_(branch(fused))
 
-        y = self.tail_conv1(m) + h
-        y = self.tail_conv2(y) + h
+        y = self.tail_conv1(m).add_(h)
+        y = self.tail_conv2(y).add_(h)
         return self.tail_conv3(y) + x

@@ -3,6 +3,8 @@ docs/evaluation.md#standard-awgn-protocol): numpy generator reset to seed 0 for 
 ``normal(0, sigma/255)`` added to the RGB (or gray) float image, not clipped; the network output
 (through :func:`gimsanet_arch.inference.engine.run`) clamped and rounded to uint8; PSNR and SSIM with
 BasicSR's ``calculate_psnr`` / ``calculate_ssim`` (crop 0, not Y-only), averaged over images.
+``dtype`` is the engine's (``auto``: bf16 where the device computes it natively; ``fp32`` forces
+float32).
 """
 import os.path as osp
 
@@ -55,15 +57,20 @@ def _crop(img, box):
     return img[top:top + size, left:left + size]
 
 
-def model_costs(net, in_ch, multiple, device, mac_size=64, time_size=256, time_runs=3):
+def model_costs(net, in_ch, multiple, device, mac_size=64, time_size=256, time_runs=3, dtype=None):
     return dict(params=cost.count_params(net),
                 macs_per_pixel=cost.macs_per_pixel(net, in_ch, mac_size, multiple, device),
-                ms_per_mp=cost.ms_per_megapixel(net, in_ch, time_size, time_runs, multiple, device))
+                ms_per_mp=cost.ms_per_megapixel(net, in_ch, time_size, time_runs, multiple, device, dtype))
 
 
 def load_models(specs, device='cpu'):
-    """``{name: (net, multiple)}`` for every spec, built and loaded once."""
-    return {spec.name: network.build(spec, device) for spec in specs}
+    """``{name: (net, multiple)}`` for every spec, built and loaded once and prepared for the
+    engine's fast path (:func:`~gimsanet_arch.inference.engine.prepare_network`)."""
+    models = {}
+    for spec in specs:
+        net, multiple = network.build(spec, device)
+        models[spec.name] = (engine.prepare_network(net), multiple)
+    return models
 
 
 def common_in_channels(specs):
@@ -74,7 +81,7 @@ def common_in_channels(specs):
     return in_chs.pop()
 
 
-def score(models, in_ch, data_folders, sigmas, device='cpu', keep_crop=None, progress=True):
+def score(models, in_ch, data_folders, sigmas, device='cpu', keep_crop=None, progress=True, dtype=None):
     """PSNR/SSIM of every model (``{name: (net, multiple)}``, all taking ``in_ch`` channels) on
     every image of every folder at every sigma, averaged per (model, folder, sigma).
 
@@ -103,7 +110,7 @@ def score(models, in_ch, data_folders, sigmas, device='cpu', keep_crop=None, pro
                     entry['clean'], entry['noisy'] = _crop(clean_u8, box), _crop(to_uint8(noisy), box)
                     entry['psnr']['noisy'] = psnr_ssim(to_uint8(noisy), clean_u8)[0]
                 for name, (net, multiple) in models.items():
-                    out_u8 = to_uint8(denoise_hwc(net, noisy, multiple, device))
+                    out_u8 = to_uint8(denoise_hwc(net, noisy, multiple, device, dtype=dtype))
                     p, s = psnr_ssim(out_u8, clean_u8)
                     sums[(name, sigma)][0] += p
                     sums[(name, sigma)][1] += s
@@ -121,7 +128,7 @@ def score(models, in_ch, data_folders, sigmas, device='cpu', keep_crop=None, pro
 
 
 def evaluate(specs, data_folders, sigmas, device='cpu', mac_size=64, time_size=256, time_runs=3, threads=None,
-             keep_crop=None, progress=True):
+             keep_crop=None, progress=True, dtype=None):
     """Run every model on every image of every folder at every sigma (:func:`score`), with each
     model's cost (parameters, MACs per pixel, ms per megapixel) added to its rows.
 
@@ -132,7 +139,7 @@ def evaluate(specs, data_folders, sigmas, device='cpu', mac_size=64, time_size=2
         torch.set_num_threads(int(threads))
     in_ch = common_in_channels(specs)
     models = load_models(specs, device)
-    costs = {name: model_costs(net, in_ch, multiple, device, mac_size, time_size, time_runs)
+    costs = {name: model_costs(net, in_ch, multiple, device, mac_size, time_size, time_runs, dtype)
              for name, (net, multiple) in models.items()}
-    rows, crops = score(models, in_ch, data_folders, sigmas, device, keep_crop, progress)
+    rows, crops = score(models, in_ch, data_folders, sigmas, device, keep_crop, progress, dtype)
     return [dict(row, **costs[row['model']]) for row in rows], crops

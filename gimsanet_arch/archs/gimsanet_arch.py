@@ -109,7 +109,7 @@ class MSABBranch(nn.Module):
             self.attn_in = conv()
             self.attn_dilated = nn.ModuleList([conv(d) for d in MSAB_DILATIONS])
             self.attn_out = conv()
-        self.act = nn.LeakyReLU(negative_slope, inplace=True)  # in place: it only ever sees a fresh conv output
+        self.act = nn.LeakyReLU(negative_slope, inplace=True)  # on fresh conv outputs only (see GIMSANet)
 
     def forward(self, x):
         f = self.feat(x)
@@ -118,8 +118,7 @@ class MSABBranch(nn.Module):
         a = self.attn_in(f)
         for conv in self.attn_dilated:
             a = self.act(conv(a))
-        # the sigmoid overwrites the conv's fresh output (autograd-safe: the conv does not keep its output)
-        return self.attn_out(a).sigmoid_() * f
+        return torch.sigmoid(self.attn_out(a)) * f
 
 
 @ARCH_REGISTRY.register()
@@ -200,7 +199,9 @@ class GIMSANet(nn.Module):
         self.tail_conv1 = conv(num_feat, head_width)
         self.tail_conv2 = conv(head_width, head_width)
         self.tail_conv3 = conv(head_width, out_channels)
-        self.act = nn.LeakyReLU(negative_slope, inplace=True)  # in place: it only ever sees a fresh conv output
+        # in place: it only ever takes a fresh conv output, which no backward needs (one full-size
+        # buffer less per activation: about 5 % of the float32 channels_last forward)
+        self.act = nn.LeakyReLU(negative_slope, inplace=True)
         self.grad_eps = GRAD_EPS
         self.reset_parameters()
 
@@ -213,10 +214,6 @@ class GIMSANet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x):
-        # Activations and sums are written into the fresh output of the conv before them: fewer
-        # full-size buffers, same numbers (a + b == b + a exactly). A conv does not keep its output
-        # for backward, so this is autograd-safe; an activation's output is never overwritten. The
-        # final ``+ x`` stays out of place: under autocast x is float32 and the sum must be too.
         feat = self.act(self.head_conv(x))
         if self.grad_map is not None:
             # Keras' sqrt has no eps; it is exact and gradient-free in training (the input needs no grad).
@@ -230,17 +227,17 @@ class GIMSANet(nn.Module):
         u = self.act(self.feat_conv1(h))
         u = self.act(self.feat_conv2(u))
         u = self.act(self.feat_conv3(u))
-        u = self.feat_conv4(u).add_(u)
+        u = u + self.feat_conv4(u)
         u = self.act(self.feat_conv5(u))
         u = self.act(self.feat_conv6(u))
-        u = self.act(self.feat_conv7(u)) + h  # not add_: the activation keeps its output for backward
+        u = self.act(self.feat_conv7(u)) + h
         fused = self.fuse_conv(torch.cat([u, h], dim=1))
 
         m = self.msab[0](fused)  # the branches are summed (Keras Add), not concatenated
         for i, branch in enumerate(self.msab):
             if i > 0:
-                m = m.add_(branch(fused))
+                m = m + branch(fused)
 
-        y = self.tail_conv1(m).add_(h)
-        y = self.tail_conv2(y).add_(h)
+        y = self.tail_conv1(m) + h
+        y = self.tail_conv2(y) + h
         return self.tail_conv3(y) + x

@@ -1,7 +1,7 @@
-"""GIMSANet's cheaper forward (activations and sums written into the fresh conv outputs, the gradient
-map laid out like the features) against the plain forward it replaces, written out here from the
-same modules with out-of-place ops: same outputs, same gradients, and in a channels_last network
-the head stays channels_last (no layout conversion in any later sum or concatenation)."""
+"""GIMSANet's cheaper forward (activations in place on the fresh conv outputs, the gradient map laid
+out like the features) against the plain forward it replaces, written out here from the same
+modules with out-of-place ops: same outputs, same gradients, and in a channels_last network the
+head stays channels_last (no layout conversion in any later sum or concatenation)."""
 import copy
 
 import pytest
@@ -74,8 +74,8 @@ def test_forward_equals_the_plain_forward(cfg):
 
 @pytest.mark.parametrize('cfg', CONFIGS[:3] + CONFIGS[4:5], ids=[str(c) for c in CONFIGS[:3] + CONFIGS[4:5]])
 def test_gradients_equal_the_plain_forward(cfg):
-    """In-place ops never overwrite what backward needs: the same loss gives the same gradients, for the
-    weights and for an input that requires grad (the gradient map's eps path)."""
+    """The in-place activations never overwrite what backward needs: the same loss gives the same
+    gradients, for the weights and for an input that requires grad (the gradient map's eps path)."""
     net = _net(cfg).double()
     twin = copy.deepcopy(net)
     x = torch.rand(2, net.in_channels, 13, 11, dtype=torch.float64)

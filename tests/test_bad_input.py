@@ -148,6 +148,11 @@ def misspelt_val_key(root, opt):
     return 'Did you mean "tile_overlap"?'
 
 
+def unknown_val_dtype(root, opt):
+    opt['val']['dtype'] = 'fp16'
+    return "val.dtype: unknown value 'fp16'; expected one of auto, fp32, bf16"
+
+
 def misspelt_network_argument(root, opt):
     opt['network_g']['num_feats'] = opt['network_g'].pop('num_feat')
     return 'network_g (GIMSANet arguments): unknown option "num_feats"'
@@ -155,7 +160,7 @@ def misspelt_network_argument(root, opt):
 
 CASES = [corrupt_file, truncated_png, empty_folder, gray_for_in_ch_3, image_smaller_than_gt_size, lmdb_missing_key,
          lmdb_wrong_meta_info, missing_meta_info_file, checkpoint_wrong_width, checkpoint_missing_and_extra_keys,
-         misspelt_dataset_key, misspelt_train_key, misspelt_val_key, misspelt_network_argument]
+         misspelt_dataset_key, misspelt_train_key, misspelt_val_key, unknown_val_dtype, misspelt_network_argument]
 
 
 @pytest.fixture
@@ -206,6 +211,15 @@ def test_checkpoint_mismatch_lists_the_differences(setup, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert 'path.pretrain_network_g: checkpoint' in err and 'wide.pth does not match GIMSANet' in err
     assert 'network (8,' in err and 'vs file (16,' in err  # the shapes on both sides
+
+
+def test_val_dtype_is_a_known_key(setup):
+    from gimsanet_arch.commands.option_checks import check_option_keys, check_values
+    opt = base_opt(str(setup))
+    for value in ('auto', 'fp32', 'bf16'):
+        opt['val']['dtype'] = value
+        check_option_keys(opt)
+        check_values(opt)
 
 
 def test_unknown_keys_can_be_downgraded_to_warnings(setup):

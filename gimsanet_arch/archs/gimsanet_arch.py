@@ -45,6 +45,18 @@ def same_padding(kernel_size, dilation=1):
     return total // 2, total - total // 2
 
 
+def _layout_like(one_channel, ref):
+    """The 1-channel gradient map laid out like the features it is concatenated with.
+
+    A 1-channel tensor is contiguous and channels_last at once, and ``torch.cat`` then lays out
+    the whole head contiguous: in a channels_last network every sum with the head and the fuse
+    conv would convert layouts (about 4-6 % of the forward). Restriding the map costs a copy of
+    one channel."""
+    if ref.is_contiguous(memory_format=torch.channels_last) and not ref.is_contiguous():
+        return one_channel.clone(memory_format=torch.channels_last)
+    return one_channel
+
+
 class SameConv2d(nn.Conv2d):
     """Stride-1 conv with Keras 'same' zero padding, as ``weight`` + ``bias``.
 
@@ -97,7 +109,7 @@ class MSABBranch(nn.Module):
             self.attn_in = conv()
             self.attn_dilated = nn.ModuleList([conv(d) for d in MSAB_DILATIONS])
             self.attn_out = conv()
-        self.act = nn.LeakyReLU(negative_slope)
+        self.act = nn.LeakyReLU(negative_slope, inplace=True)  # on fresh conv outputs only (see GIMSANet)
 
     def forward(self, x):
         f = self.feat(x)
@@ -187,7 +199,9 @@ class GIMSANet(nn.Module):
         self.tail_conv1 = conv(num_feat, head_width)
         self.tail_conv2 = conv(head_width, head_width)
         self.tail_conv3 = conv(head_width, out_channels)
-        self.act = nn.LeakyReLU(negative_slope)
+        # in place: it only ever takes a fresh conv output, which no backward needs (one full-size
+        # buffer less per activation: about 5 % of the float32 channels_last forward)
+        self.act = nn.LeakyReLU(negative_slope, inplace=True)
         self.grad_eps = GRAD_EPS
         self.reset_parameters()
 
@@ -206,7 +220,7 @@ class GIMSANet(nn.Module):
             # Only when the input needs grad (TTA / adversarial / input-side losses) add a tiny eps so that
             # flat regions do not produce NaN gradients.
             eps = self.grad_eps if x.requires_grad else 0.0
-            h = torch.cat([self.grad_map(x, eps), feat], dim=1)
+            h = torch.cat([_layout_like(self.grad_map(x, eps), feat), feat], dim=1)
         else:
             h = feat
 

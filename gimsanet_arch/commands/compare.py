@@ -37,6 +37,8 @@ def parse_args(argv=None):
     p.add_argument('--time-runs', type=int, default=3)
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch default)')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--dtype', default='auto', choices=['auto', 'fp32', 'bf16'],
+                   help='auto (default): bf16 autocast where the device computes bf16 natively, else fp32')
     p.add_argument('--no-progress', action='store_true')
     return p.parse_args(argv)
 
@@ -58,7 +60,7 @@ def main(argv=None):
     rows, crops = evaluate.evaluate(specs, args.data, args.sigmas, device=args.device, mac_size=args.mac_size,
                                     time_size=args.time_size, time_runs=args.time_runs, threads=args.threads,
                                     keep_crop=(args.data[0], args.crop_image, args.crop),
-                                    progress=not args.no_progress)
+                                    progress=not args.no_progress, dtype=args.dtype)
     print(report.format_table(rows))
     os.makedirs(args.out, exist_ok=True)
     csv_path = report.write_csv(rows, os.path.join(args.out, 'comparison.csv'),
@@ -67,8 +69,10 @@ def main(argv=None):
     grid = os.path.join(args.out, 'crops.png')
     report.write_grid(crops, names, grid, tile=args.tile)
     print(f'\nwrote {csv_path}, {grid}, ' + (chart or 'no psnr_chart.png (pip install "gimsanet_arch[plots]")'))
+    from gimsanet_arch.inference.engine import resolve_dtype
+    dtype = str(resolve_dtype(args.dtype, args.device)).replace('torch.', '')
     print('protocol: seed 0 per image, noise on the RGB/gray array, output clamped + uint8, '
-          'PSNR/SSIM (BasicSR) crop 0; MACs = FLOPs/2 (torch FlopCounterMode); CPU ms per megapixel, fp32, batch 1')
+          f'PSNR/SSIM (BasicSR) crop 0; MACs = FLOPs/2 (torch FlopCounterMode); ms per megapixel, {dtype}, batch 1')
     return 0
 
 

@@ -47,8 +47,11 @@ def parse_args(argv=None):
     run.add_argument('--tile-overlap', type=int, default=32, help='pixels shared by neighbouring tiles')
     run.add_argument('--self-ensemble', action='store_true', help='average over the 8 flips/rotations (x8 time)')
     run.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
-    run.add_argument('--dtype', default='auto', choices=['auto', 'fp32', 'bf16'],
-                     help='auto: bf16 where the device computes it natively, else fp32')
+    run.add_argument('--dtype', default='auto', choices=engine.DTYPE_CHOICES,
+                     help='auto (default): bf16 autocast where the device computes bf16 natively, else fp32; '
+                          'fp32 forces float32')
+    run.add_argument('--compile', action='store_true',
+                     help='torch.compile the network (slow first image; on CPU it needs a C++ compiler)')
     run.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     out = p.add_argument_group('output')
     out.add_argument('--ext', default=None, help='output format (png, tif, jpg, ...); default: the input\'s')
@@ -97,15 +100,10 @@ def output_path(folder, name, input_path, ext, suffix, dtype):
     return osp.join(folder, name + suffix + out_ext)
 
 
-def choose_dtype(name, device):
-    if name == 'bf16' or (name == 'auto' and engine.bf16_supported(device)):
-        return torch.bfloat16
-    return torch.float32
-
-
 def load_model(args, device):
     """``(net, in_ch, multiple, description)`` from ``-opt``, ``--arch``/``--weights``, or (neither
-    given) the shipped default weights, announced with a note of what they were trained on."""
+    given) the shipped default weights, announced with a note of what they were trained on; the
+    network prepared for the engine's fast path (channels_last weights, ``--compile``)."""
     if args.opt and args.arch:
         raise ValueError('give the model with either -opt OPTION_FILE or --arch NAME --weights CKPT, not both')
     if args.weights and not args.arch:
@@ -120,6 +118,7 @@ def load_model(args, device):
     if not spec.checkpoint:
         raise ValueError(f'{spec.name}: no weights given (--weights, or path.pretrain_network_g in the option file)')
     net, multiple = network.build(spec, device)
+    net = engine.prepare_network(net, channels_last=True, compile=args.compile)
     return net, spec.in_ch, multiple, f'{spec.network_opt["type"]} from {spec.checkpoint}'
 
 
@@ -129,7 +128,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     try:
         device = resolve_device(args.device)
-        dtype = choose_dtype(args.dtype, device)
+        dtype = engine.resolve_dtype(args.dtype, device)
         items = collect_inputs(args.inputs)
         net, in_ch, multiple, what = load_model(args, device)
     except (ValueError, OptionError, CheckpointError, ImageReadError) as err:

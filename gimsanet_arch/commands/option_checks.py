@@ -63,12 +63,22 @@ def check_pretrain_paths(opt):
             raise OptionError(f'path.{key}: checkpoint not found: {value}')
 
 
+def check_values(opt):
+    """Option values the plugin's models read with a fixed set of choices."""
+    from gimsanet_arch.inference.engine import DTYPE_CHOICES
+    dtype = (opt.get('val') or {}).get('dtype')
+    if dtype is not None and str(dtype).lower() not in DTYPE_CHOICES:
+        raise OptionError(f'val.dtype: unknown value {dtype!r}; expected one of {", ".join(DTYPE_CHOICES)}')
+
+
 def check_options(opt, path):
-    """Required keys, registered types, data and checkpoint paths of the option dict read from ``path``."""
+    """Required keys, registered types, option values, data and checkpoint paths of the option dict
+    read from ``path``."""
     for key in ('name', 'model_type', 'datasets'):
         if key not in opt:
             raise OptionError(f'{path}: required option "{key}" is missing')
     check_types(opt)
+    check_values(opt)
     check_data_paths(opt)
     check_pretrain_paths(opt)
     return opt

@@ -163,7 +163,8 @@ def measure_case(net, in_ch, multiple, case, device, runs=3, warmup=1, overlap=3
     dtype = DTYPES[case.dtype]
 
     def call():
-        return engine.run(net, x, multiple, tile=case.tile, overlap=overlap, dtype=dtype, device=device)
+        return engine.run(net, x, multiple, tile=case.tile, overlap=overlap, dtype=dtype,
+                          channels_last=case.channels_last, device=device)
 
     start = time.perf_counter()
     peak, source = measure.peak_bytes(call, device)
@@ -200,15 +201,12 @@ def benchmark_model(spec, cases, device='cpu', settings=Settings(), on_case=None
                    tile=case.tile or '', tiles='', latency_ms=None, mp_per_s=None, peak_mem_mb=None,
                    mem_source='', runs='', device=str(device), note=_note(case, device, gmac, settings.max_gmac))
         if not row['note'].startswith('skipped'):
-            if case.channels_last:
-                net.to(memory_format=torch.channels_last)
+            engine.prepare_network(net, channels_last=case.channels_last)  # weights and input in the case's layout
             try:
                 row.update(measure_case(net, in_ch, multiple, case, device, settings.runs, settings.warmup,
                                         settings.overlap, settings.case_seconds))
             except (RuntimeError, NotImplementedError) as err:  # e.g. an op without a bf16 kernel
                 row['note'] = f'error: {str(err).splitlines()[0][:120]}'
-            finally:
-                net.to(memory_format=torch.contiguous_format)
         rows.append(row)
         if on_case is not None:
             on_case(case)

@@ -37,8 +37,10 @@ def macs_per_pixel(net, in_ch, size=64, multiple=1, device='cpu', exclude=None):
 
 
 @torch.no_grad()
-def ms_per_megapixel(net, in_ch, size=256, runs=3, multiple=1, device='cpu'):
-    """Median milliseconds per megapixel of ``runs`` timed forwards (after one warm-up), batch 1."""
+def ms_per_megapixel(net, in_ch, size=256, runs=3, multiple=1, device='cpu', dtype=None):
+    """Median milliseconds per megapixel of ``runs`` timed forwards (after one warm-up), batch 1, on
+    the engine's fast path in ``dtype`` (default ``auto``)."""
     x = square_input(in_ch, size, multiple, device)
-    seconds, _ = measure.median_seconds(lambda: engine.run(net, x, multiple), x.device, runs=runs, warmup=1)
+    seconds, _ = measure.median_seconds(lambda: engine.run(net, x, multiple, dtype=dtype), x.device, runs=runs,
+                                        warmup=1)
     return seconds * 1000. / (x.shape[-2] * x.shape[-1] / 1e6)

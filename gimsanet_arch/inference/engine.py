@@ -1,8 +1,15 @@
-"""Pad, tile, self-ensemble and run a network over an NCHW image tensor.
+"""Pad, tile, self-ensemble and run a network over an NCHW image tensor: the one inference path of
+the package (denoise command, validation, comparison, benchmark).
 
 Everything here works on tensors of any size and never holds more than one batch of tiles on the
 compute device: the image and the blended output stay where the input lives (usually the CPU), so
 the device memory a tiled run needs is set by the tile, not by the image.
+
+The fast path is the default (:func:`run`): the input in channels_last memory format, which puts
+every convolution on oneDNN's (or cuDNN's) NHWC kernels, and bf16 autocast where the device has
+native bf16 units (:func:`resolve_dtype`). ``dtype='fp32'`` forces float32; ``channels_last=False``
+runs the plain contiguous layout. :func:`prepare_network` puts the weights in the same layout
+and can ``torch.compile`` the network.
 """
 import contextlib
 
@@ -21,11 +28,22 @@ def pad_to_multiple(img, multiple):
     return F.pad(img, (0, pad_w, 0, pad_h), mode=mode)
 
 
-def forward_padded(net, img, multiple=1):
+def to_channels_last(x):
+    """An NCHW tensor in channels_last memory format, unambiguously: a 1-channel (gray) tensor is
+    contiguous in both formats and torch then runs the network contiguous; its channels_last clone
+    (a copy of one channel) has the strides that say otherwise."""
+    if x.dim() != 4 or (x.stride(1) == 1 and x.is_contiguous(memory_format=torch.channels_last)):
+        return x
+    return x.clone(memory_format=torch.channels_last)
+
+
+def forward_padded(net, img, multiple=1, channels_last=False):
     """``net`` on ``img`` padded to ``multiple`` and cropped back; a list/tuple output (multi-stage
-    nets) gives its last element."""
+    nets) gives its last element. ``channels_last``: the padded input is handed over in that
+    memory format (the padding copy may not keep it)."""
     h, w = img.shape[-2:]
-    out = net(pad_to_multiple(img, multiple) if multiple > 1 else img)
+    x = pad_to_multiple(img, multiple) if multiple > 1 else img
+    out = net(to_channels_last(x) if channels_last else x)
     if isinstance(out, (list, tuple)):
         out = out[-1]
     return out[..., :h, :w]
@@ -164,39 +182,8 @@ def tile_count(height, width, tile, overlap):
     return len(tile_starts(height, min(tile, height), overlap)) * len(tile_starts(width, min(tile, width), overlap))
 
 
-def autocast_context(device, dtype):
-    """bf16 autocast on ``device`` when ``dtype`` is ``torch.bfloat16``; otherwise nothing."""
-    if dtype in (None, torch.float32):
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
-
-
-@torch.no_grad()
-def run(net, img, multiple=1, tile=None, overlap=32, ensemble=False, dtype=None, device=None, progress=None):
-    """Denoise ``img`` (NCHW float) with ``net``: the whole pipeline every caller uses.
-
-    Pads to ``multiple`` (and crops back), optionally in overlapping ``tile`` windows blended with
-    a ramp over ``overlap`` pixels, optionally as the mean of the 8 flips/rotations
-    (``ensemble``), under bf16 autocast when ``dtype`` is ``torch.bfloat16``. The network runs on
-    ``device`` (default: the input's); the float32 output is returned on the input's device.
-    Tiled output equals whole-image output wherever the overlap covers the receptive field, and
-    one window covering the image is exactly the whole-image path.
-    """
-    device = torch.device(device) if device is not None else img.device
-
-    def forward(x):
-        with autocast_context(device, dtype):
-            if ensemble:
-                return self_ensemble(lambda t: forward_padded(net, t, multiple), x).float()
-            return forward_padded(net, x, multiple).float()
-
-    h, w = img.shape[-2:]
-    if tile and tile_count(h, w, tile, overlap) > 1:
-        return tiled_forward(forward, img, tile, overlap, device=device, progress=progress)
-    out = forward(img.to(device)).to(img.device)
-    if progress is not None:
-        progress(1)
-    return out
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
+DTYPE_CHOICES = ('auto',) + tuple(DTYPES)  # what --dtype and val.dtype accept
 
 
 def bf16_supported(device):
@@ -209,3 +196,90 @@ def bf16_supported(device):
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def resolve_dtype(name, device):
+    """The compute dtype of ``name`` on ``device``: ``'auto'`` (or None) is bf16 where the device
+    computes it natively (:func:`bf16_supported`) and float32 elsewhere; ``'fp32'`` and
+    ``'bf16'`` force one. ``torch.float32`` / ``torch.bfloat16`` are returned as they are."""
+    if isinstance(name, torch.dtype):
+        if name not in DTYPES.values():
+            raise ValueError(f'unsupported inference dtype {name}: expected torch.float32 or torch.bfloat16')
+        return name
+    key = 'auto' if name is None else str(name).lower()
+    if key == 'auto':
+        return torch.bfloat16 if bf16_supported(device) else torch.float32
+    if key not in DTYPES:
+        raise ValueError(f'unknown dtype {name!r}: expected one of {", ".join(DTYPE_CHOICES)}')
+    return DTYPES[key]
+
+
+def autocast_context(device, dtype):
+    """bf16 autocast on ``device`` when ``dtype`` is ``torch.bfloat16``. For float32, autocast is
+    switched off, so that an enclosing autocast region (validation inside a bf16 training step)
+    cannot lower it."""
+    device_type = torch.device(device).type
+    if dtype in (None, torch.float32):
+        return torch.autocast(device_type, enabled=False) if device_type in ('cpu', 'cuda') else \
+            contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, dtype=dtype)
+
+
+def prepare_network(net, channels_last=True, compile=False):
+    """``net`` ready for :func:`run`: eval mode, its 4-D weights in channels_last (or, with
+    ``channels_last=False``, contiguous) memory format, and with ``compile`` wrapped by
+    ``torch.compile`` (compiled on the first call; inductor on CPU needs a C++ compiler).
+
+    Returns the network to call. Idempotent: a network this returned comes back as it is (a
+    compiled one is not wrapped again). The weights are converted in place, so ``net`` itself
+    changes too; anything that is not an ``nn.Module`` is returned untouched."""
+    if not isinstance(net, torch.nn.Module):
+        return net
+    module = getattr(net, '_orig_mod', net)  # the network inside a torch.compile wrapper
+    module.eval()
+    module.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    if compile and module is net:
+        net = torch.compile(module)
+    return net
+
+
+def make_forward(net, multiple=1, dtype=None, channels_last=True, device=None, ensemble=False):
+    """The network as a function of an NCHW batch on its device, returning float32: padded to
+    ``multiple`` and cropped back, in channels_last memory format (``channels_last``), under the
+    autocast of ``dtype`` (see :func:`resolve_dtype`; resolved for ``device``, default the
+    batch's), optionally as the mean of the 8 flips/rotations (``ensemble``). :func:`run` and the
+    validation of the official model types call the network through this."""
+    def one(x):
+        return forward_padded(net, x, multiple, channels_last)
+
+    def forward(x):
+        where = device if device is not None else x.device
+        with autocast_context(where, resolve_dtype(dtype, where)):
+            return (self_ensemble(one, x) if ensemble else one(x)).float().contiguous()
+
+    return forward
+
+
+@torch.no_grad()
+def run(net, img, multiple=1, tile=None, overlap=32, ensemble=False, dtype=None, channels_last=True, device=None,
+        progress=None):
+    """Denoise ``img`` (NCHW float) with ``net``: the whole pipeline every caller uses.
+
+    Pads to ``multiple`` (and crops back), optionally in overlapping ``tile`` windows blended with
+    a ramp over ``overlap`` pixels, optionally as the mean of the 8 flips/rotations
+    (``ensemble``). The defaults are the fast path: channels_last input and ``dtype`` None,
+    i.e. ``'auto'`` (bf16 autocast where the device has native bf16, else float32; see
+    :func:`resolve_dtype`; ``'fp32'`` forces float32). The network runs on ``device`` (default:
+    the input's); the float32 output, in contiguous memory format, is returned on the input's
+    device. Tiled output equals whole-image output wherever the overlap covers the receptive field,
+    and one window covering the image is exactly the whole-image path.
+    """
+    device = torch.device(device) if device is not None else img.device
+    forward = make_forward(net, multiple, resolve_dtype(dtype, device), channels_last, device, ensemble)
+    h, w = img.shape[-2:]
+    if tile and tile_count(h, w, tile, overlap) > 1:
+        return tiled_forward(forward, img, tile, overlap, device=device, progress=progress)
+    out = forward(img.to(device)).to(img.device)
+    if progress is not None:
+        progress(1)
+    return out

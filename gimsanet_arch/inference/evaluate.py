@@ -3,6 +3,8 @@ docs/evaluation.md#standard-awgn-protocol): numpy generator reset to seed 0 for 
 ``normal(0, sigma/255)`` added to the RGB (or gray) float image, not clipped; the network output
 (through :func:`gimsanet_arch.inference.engine.run`) clamped and rounded to uint8; PSNR and SSIM with
 BasicSR's ``calculate_psnr`` / ``calculate_ssim`` (crop 0, not Y-only), averaged over images.
+``dtype`` is the engine's (``auto``: bf16 where the device computes it natively; ``fp32`` forces
+float32).
 """
 import os.path as osp
 
@@ -55,15 +57,20 @@ def _crop(img, box):
     return img[top:top + size, left:left + size]
 
 
-def model_costs(net, in_ch, multiple, device, mac_size=64, time_size=256, time_runs=3):
+def model_costs(net, in_ch, multiple, device, mac_size=64, time_size=256, time_runs=3, dtype=None):
     return dict(params=cost.count_params(net),
                 macs_per_pixel=cost.macs_per_pixel(net, in_ch, mac_size, multiple, device),
-                ms_per_mp=cost.ms_per_megapixel(net, in_ch, time_size, time_runs, multiple, device))
+                ms_per_mp=cost.ms_per_megapixel(net, in_ch, time_size, time_runs, multiple, device, dtype))
 
 
 def load_models(specs, device='cpu'):
-    """``{name: (net, multiple)}`` for every spec, built and loaded once."""
-    return {spec.name: network.build(spec, device) for spec in specs}
+    """``{name: (net, multiple)}`` for every spec, built and loaded once and prepared for the
+    engine's fast path (:func:`~gimsanet_arch.inference.engine.prepare_network`)."""
+    models = {}
+    for spec in specs:
+        net, multiple = network.build(spec, device)
+        models[spec.name] = (engine.prepare_network(net), multiple)
+    return models
 
 
 def common_in_channels(specs):
@@ -138,15 +145,16 @@ def score_sets(models, sets, sigmas, keep_crop=None, progress=True, **run_option
     return rows, crops
 
 
-def score(models, in_ch, data_folders, sigmas, device='cpu', keep_crop=None, progress=True):
+def score(models, in_ch, data_folders, sigmas, device='cpu', keep_crop=None, progress=True, dtype=None):
     """:func:`score_sets` on folders of clean images (``keep_crop`` names its folder by path)."""
     if keep_crop is not None:
         keep_crop = (osp.basename(osp.normpath(keep_crop[0])),) + tuple(keep_crop[1:])
-    return score_sets(models, load_folders(data_folders, in_ch), sigmas, keep_crop, progress, device=device)
+    return score_sets(models, load_folders(data_folders, in_ch), sigmas, keep_crop, progress, device=device,
+                      dtype=dtype)
 
 
 def evaluate(specs, data_folders, sigmas, device='cpu', mac_size=64, time_size=256, time_runs=3, threads=None,
-             keep_crop=None, progress=True):
+             keep_crop=None, progress=True, dtype=None):
     """Run every model on every image of every folder at every sigma (:func:`score`), with each
     model's cost (parameters, MACs per pixel, ms per megapixel) added to its rows.
 
@@ -157,7 +165,7 @@ def evaluate(specs, data_folders, sigmas, device='cpu', mac_size=64, time_size=2
         torch.set_num_threads(int(threads))
     in_ch = common_in_channels(specs)
     models = load_models(specs, device)
-    costs = {name: model_costs(net, in_ch, multiple, device, mac_size, time_size, time_runs)
+    costs = {name: model_costs(net, in_ch, multiple, device, mac_size, time_size, time_runs, dtype)
              for name, (net, multiple) in models.items()}
-    rows, crops = score(models, in_ch, data_folders, sigmas, device, keep_crop, progress)
+    rows, crops = score(models, in_ch, data_folders, sigmas, device, keep_crop, progress, dtype)
     return [dict(row, **costs[row['model']]) for row in rows], crops

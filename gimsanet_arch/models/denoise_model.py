@@ -22,7 +22,9 @@ Added on top of SRModel (every option is off or neutral by default):
   crops back; optional overlapping tiles (``val.tile``, ``val.tile_overlap``) for large images;
   ``val.report_input: true`` also logs the metrics of the noisy input; each validation set is
   logged under its own ``name``; ``val.suffix`` is optional; validation runs on the unwrapped
-  network (no DDP collective on rank 0 alone).
+  network (no DDP collective on rank 0 alone), through the inference engine's fast path:
+  channels_last input and ``val.dtype`` (``auto``: bf16 autocast where the device has native bf16,
+  ``fp32``, ``bf16``). The weights keep the layout training gave them.
 """
 import contextlib
 import random
@@ -293,13 +295,17 @@ class DenoiseModel(SRModel):
             multiple = arch_pad_multiple(self.get_bare_model(self.net_g))
         return max(int(multiple or 1), 1)
 
+    def _val_dtype(self):
+        val_opt = self.opt.get('val') or {}  # its value is checked up front (option_checks.check_values)
+        return engine.resolve_dtype(val_opt.get('dtype', 'auto'), self.device)
+
     def test(self):
         net = self._inference_net()
         was_training = net.training
         net.eval()
         val_opt = self.opt.get('val') or {}
         self.output = engine.run(net, self.lq, self._pad_multiple(), tile=val_opt.get('tile'),
-                                 overlap=int(val_opt.get('tile_overlap', 32)))
+                                 overlap=int(val_opt.get('tile_overlap', 32)), dtype=self._val_dtype())
         if was_training:
             net.train()
 

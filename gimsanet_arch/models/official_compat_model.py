@@ -133,12 +133,16 @@ class ImageRestorationModel(_OfficialValidation, DenoiseModel):
             pos += step
         return starts
 
+    def _forward_fn(self, net):
+        """The network padded to the multiple, on the engine's fast path with ``val.dtype``."""
+        return engine.make_forward(net, self._pad_multiple(), self._val_dtype(), device=self.device)
+
     def _forward(self, net, batch):
         """The network on ``batch`` in chunks of ``val.max_minibatch``, padded to the multiple."""
         val_opt = self.opt.get('val') or {}
         chunk = int(val_opt.get('max_minibatch', batch.shape[0]) or batch.shape[0])
-        multiple = self._pad_multiple()
-        return torch.cat([engine.forward_padded(net, part, multiple) for part in batch.split(chunk)], dim=0)
+        forward = self._forward_fn(net)
+        return torch.cat([forward(part) for part in batch.split(chunk)], dim=0)
 
     def test(self):
         net = self._inference_net()
@@ -154,7 +158,7 @@ class ImageRestorationModel(_OfficialValidation, DenoiseModel):
                 # the official grids(): all crops in batches of max_minibatch, overlaps averaged uniformly
                 starts = (self._grid_starts(h, ch), self._grid_starts(w, cw))
                 self.output = engine.tiled_forward(
-                    lambda crops: engine.forward_padded(net, crops, self._pad_multiple()), self.lq, (ch, cw),
+                    self._forward_fn(net), self.lq, (ch, cw),
                     blend='uniform', starts=starts,
                     batch_size=int(val_opt.get('max_minibatch') or len(starts[0]) * len(starts[1])))
             else:

@@ -1,5 +1,6 @@
 """gimsanet-denoise on generated images: bit depths, gray/colour, odd sizes, tiles, self-ensemble,
 bad files, official checkpoints, and memory bounded by the tile."""
+import copy
 import json
 import os
 
@@ -72,12 +73,44 @@ def test_denoise_keeps_size_depth_and_layout(tmp_path, ckpts, channels, dtype, e
     out_path = tmp_path / 'out' / ('photo.png' if ext == '.jpg' else f'photo{ext}')
     out = cv2.imread(str(out_path), cv2.IMREAD_UNCHANGED)
     assert out.shape == stored.shape and out.dtype == stored.dtype
-    # the EMA weights were used, on RGB float input, and written in the input's depth
+    # the EMA weights were used, on RGB float input, and written in the input's depth. The reference is
+    # the command's own fp32 path (network prepared, channels_last): that layout differs from the plain
+    # one by ~1e-6, which can move a 16-bit value by one level (tests/inference/test_fast_path.py
+    # bounds that difference)
     x, layout = photo.to_network_input(stored, channels)
-    with torch.no_grad():
-        expected = ckpts[channels][1](torch.from_numpy(x.transpose(2, 0, 1))[None])[0].numpy().transpose(1, 2, 0)
+    expected = photo.run_on_array(engine.prepare_network(copy.deepcopy(ckpts[channels][1])), x, dtype='fp32')
     np.testing.assert_array_equal(out, photo.from_network_output(expected, layout))
     assert not [n for n in os.listdir(tmp_path / 'out') if n.startswith('.')], 'temp files left behind'
+
+
+@pytest.mark.parametrize('native_bf16', [True, False])
+def test_dtype_defaults_to_auto_and_fp32_forces_float32(tmp_path, ckpts, capsys, monkeypatch, native_bf16):
+    """Without --dtype the fast path's dtype: bf16 autocast where the device has native bf16."""
+    monkeypatch.setattr(engine, 'bf16_supported', lambda device: native_bf16)
+    img = smooth_image(21, 26, 3, np.uint16)
+    cv2.imwrite(str(tmp_path / 'p.png'), img)
+    base = [str(tmp_path / 'p.png'), '--arch', 'GIMSANet', '--weights', ckpts[3][0], '--arch-args', arch_args(3),
+            '--no-progress', '--device', 'cpu']
+    x, layout = photo.to_network_input(img, 3)
+    ready = engine.prepare_network(copy.deepcopy(ckpts[3][1]))
+    for extra, dtype in (([], 'bf16' if native_bf16 else 'fp32'), (['--dtype', 'fp32'], 'fp32')):
+        assert denoise.main(base + ['-o', str(tmp_path / dtype)] + extra) == 0
+        assert f'on cpu ({"bfloat16" if dtype == "bf16" else "float32"})' in capsys.readouterr().out
+        out = cv2.imread(str(tmp_path / dtype / 'p.png'), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(out, photo.from_network_output(photo.run_on_array(ready, x, dtype=dtype), layout))
+
+
+def test_compile_flag_compiles_the_prepared_network(tmp_path, ckpts, monkeypatch):
+    """--compile hands the channels_last network to torch.compile (the compiled numbers:
+    tests/inference/test_fast_path.py::test_compiled_network_equals_eager, marked slow)."""
+    compiled = []
+    monkeypatch.setattr(torch, 'compile', lambda net: compiled.append(net) or net)
+    cv2.imwrite(str(tmp_path / 'p.png'), smooth_image(9, 11, 3, np.uint8))
+    assert run_cli([tmp_path / 'p.png', '-o', tmp_path / 'o', '--compile', '--arch', 'GIMSANet', '--weights',
+                    ckpts[3][0], '--arch-args', arch_args(3)])[0] == 0
+    assert len(compiled) == 1 and compiled[0].head_conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert run_cli([tmp_path / 'p.png', '-o', tmp_path / 'o2', '--arch', 'GIMSANet', '--weights', ckpts[3][0],
+                    '--arch-args', arch_args(3)])[0] == 0 and len(compiled) == 1
 
 
 def test_gray_and_colour_are_converted_with_a_warning(tmp_path, ckpts, capsys):
@@ -197,8 +230,8 @@ def test_official_checkpoints_load_through_weights(tmp_path, arch, case):
         net = build_network({'type': arch, **ref['kwargs']})
         net.load_state_dict(ref['state_dict'])
         x, layout = photo.to_network_input(img, 3)
-        expected = photo.from_network_output(photo.run_on_array(net.eval(), x, 8 if arch == 'Restormer' else 1),
-                                             layout)
+        expected = photo.from_network_output(
+            photo.run_on_array(net.eval(), x, 8 if arch == 'Restormer' else 1, dtype='fp32'), layout)
         assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
 
 

@@ -44,9 +44,9 @@ def test_tile_starts_cover_with_overlap():
 def test_tiles_equal_whole_image_when_the_overlap_covers_the_receptive_field():
     net = _Shift().eval()
     img = torch.rand(1, 1, 37, 29)
-    whole = engine.run(net, img)
+    whole = engine.run(net, img, dtype='fp32')
     assert engine.blend_margin(8)[0] >= 2  # receptive radius 2
-    tiled = engine.run(net, img, tile=16, overlap=8)
+    tiled = engine.run(net, img, tile=16, overlap=8, dtype='fp32')
     assert engine.tile_count(37, 29, 16, 8) > 1
     assert (tiled - whole).abs().max() < 1e-5
 
@@ -65,7 +65,7 @@ def test_self_ensemble_inverts_every_transform():
     net = _Shift(3).eval()
     with torch.no_grad():
         plain = net(img)
-        ensembled = engine.run(net, img, ensemble=True)
+        ensembled = engine.run(net, img, ensemble=True, dtype='fp32')
     assert ensembled.shape == plain.shape and not torch.allclose(ensembled, plain)
     manual = sum(engine._inverse(net(engine._transform(img, k)), k) for k in range(8)) / 8
     torch.testing.assert_close(ensembled, manual)
@@ -99,7 +99,7 @@ def test_tiles_move_to_the_device_and_back():
 def test_bf16_autocast_is_close_to_fp32():
     net = _Shift(3).eval()
     img = torch.rand(1, 3, 24, 24)
-    fp32 = engine.run(net, img)
+    fp32 = engine.run(net, img, dtype='fp32')
     bf16 = engine.run(net, img, dtype=torch.bfloat16)
     assert bf16.dtype == torch.float32
     assert (bf16 - fp32).abs().max() < 0.05 and not torch.equal(bf16, fp32)
@@ -117,7 +117,7 @@ def test_too_small_an_overlap_is_not_exact():
     img = torch.rand(1, 1, 37, 29)
     # overlap 4: margin 1 < receptive radius 2, so tile borders show through
     assert engine.blend_margin(4)[0] < 2
-    assert (engine.run(net, img, tile=16, overlap=4) - engine.run(net, img)).abs().max() > 1e-4
+    assert (engine.run(net, img, tile=16, overlap=4, dtype='fp32') - engine.run(net, img, dtype='fp32')).abs().max() > 1e-4
 
 
 def test_neighbour_weights_sum_to_one_across_the_overlap():

@@ -146,6 +146,26 @@ def test_tiled_validation_is_close_to_full_for_a_real_network():
     assert (tiled - full).abs().mean() < 0.1 * (full - img).abs().mean() + 1e-3
 
 
+@pytest.mark.parametrize('dtype', [None, 'auto', 'fp32', 'bf16'])
+def test_validation_runs_the_engine_fast_path_in_val_dtype(dtype):
+    """``val.dtype`` (default auto) picks the engine's dtype; the input goes channels_last; the
+    trained network keeps its mode and layout."""
+    model = make_model()
+    model.opt['val'] = {'metrics': {}} if dtype is None else {'metrics': {}, 'dtype': dtype}
+    lq = torch.rand(1, 1, 17, 15)
+    model.feed_data({'lq': lq})
+    model.test()
+    assert model.net_g.training and model.net_g.head_conv.weight.is_contiguous()
+    assert torch.equal(model.output, engine.run(model.net_g, lq, dtype=dtype or 'auto'))
+    with torch.no_grad():
+        plain = model.net_g(lq)
+    if engine.resolve_dtype(dtype, 'cpu') == torch.float32:
+        assert (model.output - plain).abs().max() <= 1e-5
+    else:
+        assert not torch.equal(model.output, engine.run(model.net_g, lq, dtype='fp32'))
+        assert (model.output - plain).abs().max() < 0.05 * plain.abs().max()
+
+
 def _nonfinite_rank_worker(rank, port, results):
     import os
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))

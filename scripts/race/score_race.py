@@ -81,14 +81,15 @@ def budget_at(run, iteration):
 
 
 def loss_log(run):
-    """``[(cpu_h, l_pix)]`` from a run's training logs (every resumed chunk)."""
+    """``[(iteration, cpu_h, l_pix)]`` from a run's training logs (every resumed chunk)."""
     points = []
     for log in sorted(glob.glob(osp.join(run, 'train_*.log'))):
         with open(log) as f:
             for line in f:
                 match = LOG_LINE.search(line)
                 if match:
-                    points.append((float(match.group(3)), float(match.group(2))))
+                    points.append((int(match.group(1).replace(',', '')), float(match.group(3)),
+                                   float(match.group(2))))
     return sorted(points)
 
 
@@ -216,7 +217,14 @@ def noisy_rows(sets, sigmas):
     return [dict(r, **NO_BUDGET) for r in rows]
 
 
-def write_plot(curve, losses, bm3d_psnr, sigma, path):
+def _running_mean(values, parts=40):
+    k = max(1, len(values) // parts)
+    return np.convolve(values, np.ones(k) / k, mode='valid'), k
+
+
+def write_plot(curve, losses, bm3d_psnr, sigma, path, shipped='GIMSANet'):
+    """Three panels: PSNR vs CPU-hours of every entrant, training loss vs CPU-hours, and the shipped
+    entrant's PSNR and loss against iterations."""
     try:
         import matplotlib
         matplotlib.use('Agg')
@@ -224,29 +232,38 @@ def write_plot(curve, losses, bm3d_psnr, sigma, path):
     except ImportError:
         print('no plot: pip install "gimsanet_arch[plots]"')
         return None
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.4))
     for label in dict.fromkeys(r['model'] for r in curve):
         pts = [(r['cpu_hours'], r['psnr']) for r in curve if r['model'] == label]
         ax1.plot(*zip(*pts), marker='o', ms=3, label=label)
     if bm3d_psnr is not None:
         ax1.axhline(bm3d_psnr, color='k', ls='--', lw=1, label='BM3D')
-    ax1.set(xlabel='CPU-hours (one thread)', ylabel=f'PSNR (dB), val σ{sigma:g}',
-            title='EMA weights at every checkpoint')
-    ax1.grid(alpha=0.3)
-    ax1.legend()
+    ax1.set(xlabel='CPU-hours (one thread)', ylabel=f'PSNR (dB), val σ{sigma:g}', title='Every saved checkpoint')
     for label, pts in losses.items():
         if pts:
-            x, y = zip(*pts)
-            k = max(1, len(y) // 40)  # a running mean over ~1/40 of the run
-            y = np.convolve(y, np.ones(k) / k, mode='valid')
-            ax2.plot(x[k - 1:], y, label=label)
+            _, cpu_h, loss = zip(*pts)
+            smooth, k = _running_mean(loss)
+            ax2.plot(cpu_h[k - 1:], smooth, label=label)
     ax2.set(xlabel='CPU-hours (one thread)', ylabel='training L1 loss (running mean)', title='Training loss',
             yscale='log')
-    ax2.grid(alpha=0.3)
-    ax2.legend()
+    pts = [(r['iteration'], r['psnr']) for r in curve if r['model'] == shipped]
+    if pts:
+        ax3.plot(*zip(*pts), marker='o', color='C0', label=f'PSNR, val σ{sigma:g}')
+    ax3.set(xlabel='iteration', ylabel='PSNR (dB)', title=f'{shipped} (the shipped weights)')
+    if losses.get(shipped):
+        its, _, loss = zip(*losses[shipped])
+        smooth, k = _running_mean(loss)
+        twin = ax3.twinx()
+        twin.plot(its[k - 1:], smooth, color='C3', label='L1 loss')
+        twin.set(ylabel='training L1 loss (running mean)', yscale='log')
+        twin.legend(loc='upper center')
+    for ax in (ax1, ax2, ax3):
+        ax.grid(alpha=0.3)
+        ax.legend(loc='best' if ax is not ax3 else 'center right')
     fig.suptitle('Same-budget race: 0.5 CPU-hour each, blind AWGN σ∈[0,55], PackagePhotos')
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
     return path
 
 

@@ -74,12 +74,13 @@ def _last_val_psnr(text):
 
 
 def _single_process_psnr(root, params_ema):
-    """What a plain single-process evaluation of the saved EMA weights gives on the val set."""
+    """What a single-process evaluation of the saved EMA weights gives on the val set, through the
+    inference engine's default path (the one DenoiseModel validation uses)."""
     from basicsr.metrics import calculate_psnr
     from basicsr.utils import tensor2img
     from gimsanet_arch.archs.gimsanet_arch import GIMSANet
     from gimsanet_arch.data.gaussian_noise_dataset import GaussianNoiseDataset
-    from gimsanet_arch.inference.engine import forward_padded
+    from gimsanet_arch.inference import engine
     net = GIMSANet(in_channels=3, num_feat=8)
     net.load_state_dict(params_ema)
     net.eval()
@@ -87,7 +88,7 @@ def _single_process_psnr(root, params_ema):
                                  'io_backend': {'type': 'disk'}, 'in_ch': 3, 'sigma_test': 25})[0]
     lq = data['lq'][None]
     with torch.no_grad():
-        out = forward_padded(net, lq)
+        out = engine.run(net, lq)
     return calculate_psnr(tensor2img([out]), tensor2img([data['gt'][None]]), crop_border=0)
 
 

@@ -136,4 +136,5 @@ def test_option_file_runs(path, tiny, tmp_path, basicsr_cli):
     else:
         logs = glob.glob(str(tmp_path / 'results' / name / 'test_*.log'))
     text = open(logs[0]).read() if logs else log
-    assert '# psnr:' in text, text[-3000:]
+    if phase != 'train' or 'val' in opt:  # the race files validate nothing: they are scored afterwards
+        assert '# psnr:' in text, text[-3000:]

@@ -5,11 +5,11 @@ that says how it was made: the network options, the training data, the noise, th
 CPU-hours, the option file and the validation PSNR. The files are written by
 ``scripts/race/ship_weights.py`` from a finished run.
 """
-import hashlib
 import json
 import os.path as osp
 
 from gimsanet_arch.inference.network import ModelSpec
+from gimsanet_prep.debian_sources import file_sha256 as sha256  # noqa: F401  (the records' checksum)
 
 WEIGHTS_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'weights')
 # Two sets ship, both from the same-budget race (docs/race.md): GIMSANet as published
@@ -46,11 +46,3 @@ def note(name=DEFAULT_NAME):
             f'{r["network_g"].get("grad_mode", "official")}, {r["noise"]}): trained on {r["trained_on"]} for {r["iterations"]:,} iterations '
             f'({r["cpu_hours"]:.2f} CPU-hours; {r["scale_note"]}). Validation: {r["validation"]}. '
             'Use --weights or -opt for your own model.')
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()

@@ -51,6 +51,7 @@ class RankErrors:
         self._lock = threading.Lock()
         self._handled = False
         self._stop = threading.Event()
+        self._thread = None
 
     def start(self):
         """Start watching (call once the process group exists)."""
@@ -58,10 +59,17 @@ class RankErrors:
         if self._store is None:
             return
         self._world_size = dist.get_world_size()
-        threading.Thread(target=self._watch, name='gimsanet-rank-errors', daemon=True).start()
+        self._thread = threading.Thread(target=self._watch, name='gimsanet-rank-errors', daemon=True)
+        self._thread.start()
 
     def stop(self):
+        """Stop watching, and wait for the watcher to leave the store: a thread still inside a store
+        call when the interpreter exits aborts the process ("terminate called without an active
+        exception"), which the launcher then reports as a failed rank."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=4 * POLL_S)
 
     def barrier(self):
         """Wait until every rank got here. Called after the up-front checks: when one rank's checks

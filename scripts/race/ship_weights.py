@@ -46,15 +46,15 @@ def main(argv=None):
     import torch
     import gimsanet_arch  # noqa: F401
     from gimsanet_arch.inference import network, shipped_weights
+    from score_race import checkpoints  # this folder: the same reading of a run's checkpoints
     os.chdir(ROOT)
     opt = network.load_yaml(args.opt)
     run = args.run or osp.join('experiments', opt['name'])
-    numbered = [p for p in glob.glob(osp.join(run, 'models', 'net_g_*.pth'))
-                if osp.basename(p)[len('net_g_'):-len('.pth')].isdigit()]
-    if not numbered:
+    saved = checkpoints(run)
+    if not saved:
         print(f'no checkpoints in {run}/models', file=sys.stderr)
         return 2
-    iteration = max(int(osp.basename(p)[len('net_g_'):-len('.pth')]) for p in numbered)
+    iteration = saved[-1][0]
     ckpt = torch.load(osp.join(run, 'models', f'net_g_{iteration}.pth'), map_location='cpu', weights_only=True)
     params = {k: v.float().contiguous() for k, v in ckpt['params_ema' if args.ema else 'params'].items()}
     state = torch.load(osp.join(run, 'training_states', f'{iteration}.state'), map_location='cpu', weights_only=False)

@@ -9,6 +9,11 @@
   then a cosine to 1e-6 over 208k.
 * ``TrueCosineAnnealingLR`` (NAFNet): one cosine to ``eta_min`` over ``T_max`` iterations
   (torch's ``CosineAnnealingLR``). ``CosineAnnealingLR`` is accepted as the same thing.
+* ``CpuBudgetCosineLR``: one cosine to ``eta_min`` over the run's CPU budget
+  (``train.cpu_budget_hours``) instead of over iterations. On a CPU the number of iterations a
+  budget buys is not known ahead (it depends on the machine, the threads and what else runs), so
+  the schedule follows the CPU time spent, counted across resumes: the LR reaches ``eta_min``
+  exactly when the budget ends, whatever machine each chunk ran on.
 """
 import math
 
@@ -45,6 +50,30 @@ class CosineAnnealingRestartCyclicLR(torch_sched.LRScheduler):
                 for base_lr in self.base_lrs]
 
 
+class CpuBudgetCosineLR(torch_sched.LRScheduler):
+    """Cosine from the base LR to ``eta_min`` as ``progress()`` goes from 0 to 1 (the fraction of
+    the CPU budget spent; DenoiseModel passes it)."""
+
+    def __init__(self, optimizer, progress, eta_min=0., last_epoch=-1):
+        self.progress = progress
+        self.eta_min = float(eta_min)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        done = min(max(float(self.progress()), 0.), 1.)
+        return [self.eta_min + 0.5 * (base_lr - self.eta_min) * (1 + math.cos(math.pi * done))
+                for base_lr in self.base_lrs]
+
+    def state_dict(self):  # the progress callable belongs to the run, not to the saved state
+        return {k: v for k, v in super().state_dict().items() if k != 'progress'}
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != 'progress'})
+
+
+#: schedules that follow the CPU budget: built with ``progress=`` (see DenoiseModel.setup_schedulers)
+BUDGET_SCHEDULERS = ('CpuBudgetCosineLR', )
+
 SCHEDULERS = {
     'MultiStepLR': MultiStepRestartLR,
     'MultiStepRestartLR': MultiStepRestartLR,
@@ -52,15 +81,21 @@ SCHEDULERS = {
     'CosineAnnealingRestartCyclicLR': CosineAnnealingRestartCyclicLR,
     'TrueCosineAnnealingLR': torch_sched.CosineAnnealingLR,
     'CosineAnnealingLR': torch_sched.CosineAnnealingLR,
+    'CpuBudgetCosineLR': CpuBudgetCosineLR,
 }
 
 
-def build_scheduler(optimizer, scheduler_opt):
-    """Build a scheduler from ``train.scheduler`` (a dict with ``type``)."""
+def build_scheduler(optimizer, scheduler_opt, budget_progress=None):
+    """Build a scheduler from ``train.scheduler`` (a dict with ``type``); ``budget_progress``: the
+    fraction of the CPU budget spent (a callable), for :data:`BUDGET_SCHEDULERS`."""
     opt = dict(scheduler_opt)
     name = opt.pop('type', None)
     if name not in SCHEDULERS:
         raise ValueError(f'train.scheduler.type: unknown scheduler "{name}". Known: {", ".join(sorted(SCHEDULERS))}')
+    if name in BUDGET_SCHEDULERS:
+        if budget_progress is None:
+            raise ValueError(f'train.scheduler.type: {name} follows the CPU budget; set train.cpu_budget_hours')
+        opt['progress'] = budget_progress
     try:
         return SCHEDULERS[name](optimizer, **opt)
     except TypeError as err:

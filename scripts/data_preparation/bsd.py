@@ -8,10 +8,12 @@ Downloads (unpack so that the images lie directly in the folders below; file nam
 * BSD400 (400 gray 180x180 PNGs ``test_001.png`` ...): DnCNN's training set,
   https://github.com/cszn/DnCNN (``TrainingCodes/DnCNN_TrainingCodes_v1.0/data/Train400``)
   -> ``datasets/raw/BSD400/``
-* CBSD432 (432 colour JPGs, the BSDS500 train+val images except the CBSD68 ones):
-  e.g. https://github.com/cszn/FFDNet or https://github.com/clausmichele/CBSD68-dataset's source,
-  BSDS500 (https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/resources.html)
-  ``images/train`` + ``images/val`` -> ``datasets/raw/CBSD432/``
+* CBSD432 (432 colour JPGs): BSDS500's 500 images (train 200 + val 100 + test 200) minus the 68 of
+  CBSD68, which all lie in BSDS500's ``val`` folder. Put the BSDS500 image folders as shipped
+  (``BSR/BSDS500/data/images/{train,val,test}``) in ``datasets/raw/BSDS500/``; the script leaves out
+  every image whose decoded pixels equal a CBSD68 image (so CBSD68 is needed too). A flat folder
+  ``datasets/raw/CBSD432/`` of the 432 images is used instead when there is no ``BSDS500/``.
+  https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/resources.html
 * BSD68 (68 gray PNGs ``test001.png`` ...): https://github.com/cszn/DnCNN (``testsets/BSD68``)
   -> ``datasets/raw/BSD68/``
 * CBSD68 (68 colour PNGs): https://github.com/clausmichele/CBSD68-dataset (``CBSD68/original_png``)
@@ -57,16 +59,22 @@ from gimsanet_prep.images import IMAGE_EXTENSIONS
 from gimsanet_prep.inputs import list_input_images, sanitize_key
 from gimsanet_prep.jobs import single_image_jobs
 from gimsanet_prep.lmdb_writer import folder_status, lmdb_status
+from gimsanet_prep.testsets import known_test_digests, read_split, refuse_test_images, split_items, split_off_test_images
 
 # name: (default raw folder(s), read mode, split, default crop size)
 SETS = {
     'BSD400': (['BSD400'], 'gray', 'train', 0),
-    'CBSD432': (['CBSD432'], 'color', 'train', 0),
+    'CBSD432': (['BSDS500'], 'color', 'train', 0),  # or a flat CBSD432/ folder (see raw_folders)
     'BSD68': (['BSD68'], 'gray', 'test', 0),
     'CBSD68': (['CBSD68'], 'color', 'test', 0),
     'DFWB': (['DIV2K_train_HR', 'Flickr2K_HR', 'WED', 'BSD400'], 'color', 'train', 512),
 }
 DEFAULT_SETS = ['BSD400', 'CBSD432', 'BSD68', 'CBSD68']
+# the sizes of the standard sets; another count means a wrong or incomplete download
+EXPECTED_COUNTS = {'BSD400': 400, 'CBSD432': 432, 'BSD68': 68, 'CBSD68': 68}
+# the test sets every training-set build is checked against (decoded pixels), from --input-root
+TEST_SETS = ('CBSD68', 'BSD68')
+BSDS500_PARTS = ('train', 'val', 'test')
 
 
 def parse_args(argv=None):
@@ -86,6 +94,10 @@ def parse_args(argv=None):
     parser.add_argument('--thresh-size', type=int, default=0,
                         help="BasicSR's extract_subimages thresh_size: add a last crop at the border when "
                         'more than this many pixels would be left over')
+    parser.add_argument('--any-count', action='store_true',
+                        help=f'build sets whose image count is not the standard one '
+                        f'({", ".join(f"{k} {v}" for k, v in EXPECTED_COUNTS.items())}); no hold-out split then '
+                        'unless every listed key is present')
     parser.add_argument('--format', choices=['lmdb', 'png', 'both'], default='lmdb',
                         help='test sets (BSD68, CBSD68): LMDB, PNG folder or both')
     add_common_arguments(parser)
@@ -99,9 +111,27 @@ def parse_args(argv=None):
     return args
 
 
+def is_bsds500(folder):
+    """Whether ``folder`` is BSDS500's image folder as shipped (``train/``, ``val/``, ``test/``)."""
+    return all(os.path.isdir(os.path.join(folder, part)) for part in BSDS500_PARTS)
+
+
+def raw_folders(name, args):
+    """The input folder(s) of a set: ``--input``, else the default under ``--input-root``
+    (CBSD432: ``BSDS500/``, or a flat ``CBSD432/`` when there is no ``BSDS500/``)."""
+    if args.input:
+        return args.input
+    folders = [os.path.join(args.input_root, f) for f in SETS[name][0]]
+    if name == 'CBSD432' and not os.path.isdir(folders[0]):
+        flat = os.path.join(args.input_root, 'CBSD432')
+        if os.path.isdir(flat):
+            return [flat]
+    return folders
+
+
 def plan(name, args):
-    folders, mode, split, default_crop = SETS[name]
-    folders = args.input or [os.path.join(args.input_root, f) for f in folders]
+    _, mode, split, default_crop = SETS[name]
+    folders = raw_folders(name, args)
     crop_size = default_crop if args.crop_size is None else args.crop_size
     crop = None
     if split == 'train' and crop_size > 0:
@@ -117,23 +147,88 @@ def plan(name, args):
             folder = lmdb_path[:-len('.lmdb')] if lmdb_path.endswith('.lmdb') else lmdb_path + '_png'
         if args.format == 'png':
             lmdb_path = None
-    return dict(name=name, folders=folders, mode=mode, crop=crop, lmdb=lmdb_path, folder=folder)
+    # the fixed hold-out of a standard training set: <set>/train_minus_val.lmdb + <set>/val.lmdb
+    holdout = None
+    if split == 'train' and crop is None and not args.output and read_split(name):
+        holdout = {part: os.path.join(args.output_root, name, part + '.lmdb') for part in ('train_minus_val', 'val')}
+    return dict(name=name, folders=folders, mode=mode, split=split, crop=crop, lmdb=lmdb_path, folder=folder,
+                holdout=holdout)
+
+
+def outputs_complete(p):
+    done = [lmdb_status(p['lmdb']) == 'complete'] if p['lmdb'] else []
+    done += [folder_status(p['folder']) == 'complete'] if p['folder'] else []
+    done += [lmdb_status(path) == 'complete' for path in (p['holdout'] or {}).values()]
+    return all(done)
 
 
 def collect_items(folders):
-    """[(key, path)] of all images; keys carry the folder name when there are several folders."""
+    """[(key, path)] of all images; keys carry the folder name when there are several folders.
+    A BSDS500 folder contributes the images of its train/val/test parts (keys: file stems)."""
     items, problems = [], []
     for folder in folders:
-        try:
-            paths = list_input_images(folder)
-        except InputError as exc:
-            problems += exc.problems
-            continue
-        if not paths:
+        parts = [os.path.join(folder, part) for part in BSDS500_PARTS] if is_bsds500(folder) else [folder]
+        paths = []
+        for part in parts:
+            try:
+                paths += list_input_images(part)
+            except InputError as exc:
+                problems += exc.problems
+        if not paths and os.path.isdir(folder):
             problems.append(f'{folder}: no images ({", ".join(IMAGE_EXTENSIONS)})')
         prefix = sanitize_key(os.path.basename(os.path.normpath(folder))) + '_' if len(folders) > 1 else ''
         items += [(prefix + sanitize_key(os.path.splitext(os.path.basename(p))[0]), p) for p in paths]
     return items, problems
+
+
+class TestImages:
+    """The decoded-pixel digests of the test sets under ``--input-root``, read once per mode."""
+
+    def __init__(self, args):
+        self.folders = {name: os.path.join(args.input_root, name) for name in TEST_SETS}
+        self.workers = max(1, args.workers)
+        self._by_mode = {}
+
+    def digests(self, mode):
+        if mode not in self._by_mode:
+            self._by_mode[mode] = known_test_digests(self.folders, mode, self.workers)
+        return self._by_mode[mode]
+
+
+def keep_test_images_out(p, items, test_images, args):
+    """The training items of plan ``p`` without test images: from a BSDS500 folder the CBSD68
+    images are left out (that is how CBSD432 is defined); anywhere else a test image is refused."""
+    known = test_images.digests(p['mode'])
+    if any(is_bsds500(f) for f in p['folders']):
+        if not os.path.isdir(test_images.folders['CBSD68']):
+            raise InputError([f'{p["name"]}: BSDS500 minus CBSD68 needs the CBSD68 images to know which 68 to '
+                              f'leave out; put them in {test_images.folders["CBSD68"]}'])
+        items, dropped = split_off_test_images(items, known, max(1, args.workers), p['mode'])
+        print(f'{p["name"]}: {len(items) + len(dropped)} BSDS500 images, {len(dropped)} left out (CBSD68 test '
+              f'images), {len(items)} kept')
+        return items
+    refuse_test_images(p['name'], items, known, p['mode'], max(1, args.workers))
+    return items
+
+
+def check_count(p, items, args):
+    expected = EXPECTED_COUNTS.get(p['name'])
+    print(f'{p["name"]}: {len(items)} images' + (f' (standard: {expected})' if expected else ''))
+    if expected and len(items) != expected and not args.any_count and not args.input:
+        raise InputError([f'{p["name"]}: found {len(items)} images in {", ".join(p["folders"])}, the standard set '
+                          f'has {expected}; check the download, or pass --any-count to build it anyway'],
+                         header=f'{p["name"]} is not the standard set')
+
+
+def holdout_jobs(p, items):
+    """``{path: items}`` of the hold-out outputs, or ``{}`` when the listed keys are not all present."""
+    if not p['holdout']:
+        return {}
+    parts = split_items(items, read_split(p['name']))
+    if parts is None:
+        print(f'{p["name"]}: no hold-out split (not every key of gimsanet_prep/splits/{p["name"]}_val.txt is present)')
+        return {}
+    return dict(zip(p['holdout'].values(), parts))
 
 
 def main(argv=None):
@@ -142,23 +237,35 @@ def main(argv=None):
     # every missing / empty input folder of every requested set, in one error
     problems, all_items = [], {}
     for p in plans:
-        done = [lmdb_status(p['lmdb']) == 'complete'] if p['lmdb'] else []
-        done += [folder_status(p['folder']) == 'complete'] if p['folder'] else []
-        if all(done) and not args.overwrite:  # a re-run of a complete build reads no input
-            all_items[p['name']] = []
+        if outputs_complete(p) and not args.overwrite:  # a re-run of a complete build reads no input
+            all_items[p['name']] = None
             continue
         items, set_problems = collect_items(p['folders'])
         problems += [f'{p["name"]}: {msg}' for msg in set_problems]
         all_items[p['name']] = items
     if problems:
         raise InputError(problems, header='Missing dataset inputs')
+    # every check before anything is written: test images, counts
+    test_images = TestImages(args)
+    for p in plans:
+        items = all_items[p['name']]
+        if items is None:
+            continue
+        if p['split'] == 'train':
+            items = all_items[p['name']] = keep_test_images_out(p, items, test_images, args)
+        check_count(p, items, args)
     built = []
     for p in plans:
+        items = all_items[p['name']] or []
         info = {'set': p['name'], 'mode': p['mode'], 'crop': list(p['crop']) if p['crop'] else None}
-        build_lmdb(p['lmdb'], single_image_jobs(all_items[p['name']], p['mode'], p['crop']),
+        build_lmdb(p['lmdb'], single_image_jobs(items, p['mode'], p['crop']),
                    folder=p['folder'], desc=p['name'], info=info, **build_kwargs(args))
-        if p['lmdb']:
-            built.append(p['lmdb'])
+        built += [p['lmdb']] if p['lmdb'] else []
+        for path, part_items in holdout_jobs(p, items).items() if items else ():
+            part = os.path.basename(path)[:-len('.lmdb')]
+            build_lmdb(path, single_image_jobs(part_items, p['mode']), desc=f'{p["name"]} {part}',
+                       info=dict(info, part=part), **build_kwargs(args))
+            built.append(path)
     verify_outputs(built, args)
 
 

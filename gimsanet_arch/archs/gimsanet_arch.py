@@ -20,6 +20,7 @@ glorot-uniform init with zero bias, and TF 'same' padding, which for even kernel
 row/column at the bottom/right (torch's ``padding='same'`` does the same; ``SameConv2d`` spells it
 out, see there).
 """
+import math
 from typing import Final
 
 import torch
@@ -140,6 +141,12 @@ class GIMSANet(nn.Module):
             ``'none'`` is the honest ablation: no gradient branch at all, the head is h0 alone
             (``num_feat`` channels), so f1, f7, f8 (input ``2*head_width``), t1, t2, t3 shrink by one
             channel and the parameter count drops (3ch: 1,282,813 -> 1,279,687); no zero channel is kept.
+        grad_scale: factor on the gradient map before it joins the head (default 1: the official,
+            unnormalised map). The official map of a colour image is mostly a smoothed B-R colour
+            difference with an RMS of about 3.8, some 30x the learned head channels at init; through
+            the identity skips it puts a large colour offset on the output that training must first
+            cancel. About 1/32 brings it to the head's scale. Not stored in the weights (no parameter):
+            give the same value when loading them.
         msab_kernels: kernel sizes of the MSAB branches (2, 3, 4, 5 officially); outputs are summed.
         attention_gate: ``False`` makes each MSAB branch output ``f = conv_k(F)`` ungated and drops the
             attention path (see ``MSABBranch``).
@@ -156,7 +163,8 @@ class GIMSANet(nn.Module):
     tiny_config = {'num_feat': 8}
 
     def __init__(self, in_channels=3, out_channels=None, num_feat=49, head_width=None, negative_slope=0.3,
-                 grad_mode='official', msab_kernels=(2, 3, 4, 5), attention_gate=True, export_padding=False):
+                 grad_mode='official', msab_kernels=(2, 3, 4, 5), attention_gate=True, export_padding=False,
+                 grad_scale=1.0):
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
         if out_channels != in_channels:
@@ -168,8 +176,12 @@ class GIMSANet(nn.Module):
         if not msab_kernels:
             raise ValueError('msab_kernels must name at least one kernel size')
 
+        grad_scale = float(grad_scale)
+        if not (grad_scale > 0 and math.isfinite(grad_scale)):
+            raise ValueError(f'grad_scale must be a positive number, got {grad_scale!r}')
         self.in_channels = in_channels
         self.grad_mode = grad_mode
+        self.grad_scale = grad_scale
         self.use_grad = grad_mode != 'none'
         n_grad = 1 if self.use_grad else 0
         if head_width is None:
@@ -220,7 +232,10 @@ class GIMSANet(nn.Module):
             # Only when the input needs grad (TTA / adversarial / input-side losses) add a tiny eps so that
             # flat regions do not produce NaN gradients.
             eps = self.grad_eps if x.requires_grad else 0.0
-            h = torch.cat([_layout_like(self.grad_map(x, eps), feat), feat], dim=1)
+            grad = self.grad_map(x, eps)
+            if self.grad_scale != 1.0:
+                grad = grad * self.grad_scale
+            h = torch.cat([_layout_like(grad, feat), feat], dim=1)
         else:
             h = feat
 

@@ -60,15 +60,23 @@ def write(path, img):
     assert cv2.imwrite(str(path), img)
 
 
-def make_bsd(root, rng):
-    """BSD400 gray PNGs, CBSD432 colour JPGs, BSD68 gray PNGs, CBSD68 colour PNGs (64x64)."""
+def make_bsd(root, rng, bsds500=False):
+    """BSD400 gray PNGs, CBSD432 colour JPGs (a flat folder, or with ``bsds500`` a BSDS500 layout
+    train/val/test whose val part also holds the CBSD68 images as JPGs), BSD68 gray PNGs, CBSD68
+    colour PNGs (64x64)."""
     raw = os.path.join(root, 'datasets', 'raw')
     for i in range(1, 4):
         write(os.path.join(raw, 'BSD400', f'test_{i:03d}.png'), rng.integers(0, 256, (64, 64), dtype=np.uint8))
-        write(os.path.join(raw, 'CBSD432', f'{100000 + i}.jpg'), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        folder = os.path.join(raw, 'BSDS500', ('train', 'val', 'test')[i - 1]) if bsds500 else os.path.join(raw, 'CBSD432')
+        write(os.path.join(folder, f'{100000 + i}.jpg'), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
     for i in range(1, 3):
         write(os.path.join(raw, 'BSD68', f'test{i:03d}.png'), rng.integers(0, 256, (64, 48), dtype=np.uint8))
-        write(os.path.join(raw, 'CBSD68', f'{i - 1:04d}.png'), rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+        test_img = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        write(os.path.join(raw, 'CBSD68', f'{200000 + i}.png'), test_img)
+        if bsds500:  # as in the real data: the test PNG decodes to the pixels of a BSDS500 val JPG
+            jpg = os.path.join(raw, 'BSDS500', 'val', f'{200000 + i}.jpg')
+            write(jpg, test_img)
+            write(os.path.join(raw, 'CBSD68', f'{200000 + i}.png'), cv2.imread(jpg))
     return raw
 
 
@@ -106,7 +114,7 @@ def rng():
 # ------------------------------------------------------------------------------------ bsd.py
 def test_bsd_whole_images_lmdb_and_folders(tmp_path, rng):
     raw = make_bsd(tmp_path, rng)
-    proc = run_script('bsd', ['--verify', '--format', 'both'], cwd=tmp_path)
+    proc = run_script('bsd', ['--verify', '--format', 'both', '--any-count'], cwd=tmp_path)
     out = tmp_path / 'datasets'
     expected = {'BSD400/train.lmdb': (3, (64, 64, 1)), 'CBSD432/train.lmdb': (3, (64, 64, 3)),
                 'BSD68/test.lmdb': (2, (64, 48, 1)), 'CBSD68/test.lmdb': (2, (48, 64, 3))}
@@ -121,24 +129,27 @@ def test_bsd_whole_images_lmdb_and_folders(tmp_path, rng):
     src = cv2.imread(os.path.join(raw, 'BSD400', 'test_002.png'), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(read_lmdb_image(str(out / 'BSD400/train.lmdb'), 'test_002'), src)
     assert sorted(os.listdir(out / 'BSD68/test')) == ['.build_info.json', 'test001.png', 'test002.png']
-    assert sorted(os.listdir(out / 'CBSD68/test')) == ['.build_info.json', '0000.png', '0001.png']
+    assert sorted(os.listdir(out / 'CBSD68/test')) == ['.build_info.json', '200001.png', '200002.png']
+    assert 'BSD400: 3 images (standard: 400)' in proc.stdout
 
     # re-run: nothing is rewritten
     lmdbs = [str(out / rel) for rel in expected]
     before = mtimes(*lmdbs, str(out / 'BSD68/test'))
-    proc = run_script('bsd', ['--format', 'both'], cwd=tmp_path)
+    proc = run_script('bsd', ['--format', 'both', '--any-count'], cwd=tmp_path)
     assert proc.stderr.count('complete already, left alone') == 6
     assert mtimes(*lmdbs, str(out / 'BSD68/test')) == before
 
 
 def test_bsd_sub_images_and_dfwb(tmp_path, rng):
     make_bsd(tmp_path, rng)
-    run_script('bsd', ['--sets', 'BSD400', 'CBSD432', '--crop-size', '32', '--step', '24', '--verify'], cwd=tmp_path)
+    run_script('bsd', ['--sets', 'BSD400', 'CBSD432', '--crop-size', '32', '--step', '24', '--verify', '--any-count'],
+               cwd=tmp_path)
     entries = meta(str(tmp_path / 'datasets/BSD400/train_crops.lmdb'))
     assert len(entries) == 3 * 9 and entries[0][0] == 'test_001_s001' and entries[0][1] == (32, 32, 1)
     assert len(meta(str(tmp_path / 'datasets/CBSD432/train_crops.lmdb'))) == 27
     # other crop parameters against an existing output: refused, not silently reused
-    proc = run_script('bsd', ['--sets', 'BSD400', '--crop-size', '32', '--step', '16'], cwd=tmp_path, check=False)
+    proc = run_script('bsd', ['--sets', 'BSD400', '--crop-size', '32', '--step', '16', '--any-count'], cwd=tmp_path,
+                      check=False)
     assert proc.returncode == 2 and 'built with other parameters' in proc.stderr
     # DFWB: several folders into one LMDB, keys prefixed by the folder
     div2k = tmp_path / 'datasets/raw/DIV2K_train_HR'
@@ -159,9 +170,65 @@ def test_bsd_missing_inputs_listed_together(tmp_path, rng):
         os.remove(tmp_path / 'datasets/raw/BSD68' / name)
     proc = run_script('bsd', [], cwd=tmp_path, check=False)
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr
-    assert 'CBSD432: datasets/raw/CBSD432: folder not found' in proc.stderr
+    assert 'CBSD432: datasets/raw/BSDS500: folder not found' in proc.stderr
     assert 'BSD68: datasets/raw/BSD68: no images' in proc.stderr
     assert not os.path.exists(tmp_path / 'datasets/BSD400')
+
+
+def test_bsd_cbsd432_from_bsds500_leaves_out_cbsd68(tmp_path, rng):
+    raw = make_bsd(tmp_path, rng, bsds500=True)
+    proc = run_script('bsd', ['--sets', 'CBSD432', '--any-count', '--verify'], cwd=tmp_path)
+    assert 'CBSD432: 5 BSDS500 images, 2 left out (CBSD68 test images), 3 kept' in proc.stdout
+    keys = [k for k, _, _ in meta(str(tmp_path / 'datasets/CBSD432/train.lmdb'))]
+    assert keys == ['100001', '100002', '100003']  # from train/, val/ and test/
+    # without --any-count a non-standard count is refused before anything is written
+    proc = run_script('bsd', ['--sets', 'CBSD432', '--overwrite'], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert 'CBSD432: found 3 images in datasets/raw/BSDS500, the standard set has 432' in proc.stderr
+    # BSDS500 minus CBSD68 needs CBSD68
+    import shutil
+    shutil.rmtree(os.path.join(raw, 'CBSD68'))
+    proc = run_script('bsd', ['--sets', 'CBSD432', '--any-count', '--output', 'other.lmdb'], cwd=tmp_path,
+                      check=False)
+    assert proc.returncode == 2 and 'needs the CBSD68 images' in proc.stderr
+    assert not os.path.exists(tmp_path / 'other.lmdb')
+
+
+@pytest.mark.parametrize('train_set, test_set, mode', [('CBSD432', 'CBSD68', cv2.IMREAD_COLOR),
+                                                       ('BSD400', 'BSD68', cv2.IMREAD_GRAYSCALE)])
+def test_bsd_refuses_test_images_in_a_training_set(tmp_path, rng, train_set, test_set, mode):
+    raw = make_bsd(tmp_path, rng)
+    test_file = sorted(os.listdir(os.path.join(raw, test_set)))[1]
+    # the same pixels under another name and format: found by decoded pixels, not by name or bytes
+    copy = os.path.join(raw, train_set, 'renamed.png' if train_set == 'CBSD432' else 'test_099.png')
+    write(copy, cv2.imread(os.path.join(raw, test_set, test_file), mode))
+    proc = run_script('bsd', ['--sets', train_set, '--any-count'], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    line = [ln for ln in proc.stderr.splitlines() if 'same pixels as test images' in ln]
+    assert len(line) == 1 and f'{copy[len(str(tmp_path)) + 1:]} = {test_set}/{test_file}' in line[0]
+    assert not os.path.exists(tmp_path / 'datasets' / train_set)
+
+
+def test_holdout_split_of_a_standard_set(tmp_path):
+    from gimsanet_prep.testsets import read_split, split_items
+    val = read_split('CBSD432')
+    assert len(val) == len(set(val)) == 32 and len(read_split('BSD400')) == 32
+    items = [(k, f'{k}.jpg') for k in sorted(val + [f'x{i}' for i in range(5)])]
+    train, held = split_items(items, val)
+    assert [k for k, _ in held] == sorted(val) and [k for k, _ in train] == [f'x{i}' for i in range(5)]
+    assert split_items(items[1:], val) is None  # a listed key missing: not the standard set
+
+
+def test_bsd_builds_the_holdout_when_every_listed_key_is_present(tmp_path, rng):
+    from gimsanet_prep.testsets import read_split
+    raw = make_bsd(tmp_path, rng)
+    for key in read_split('BSD400')[:32]:
+        write(os.path.join(raw, 'BSD400', f'{key}.png'), rng.integers(0, 256, (40, 40), dtype=np.uint8))
+    run_script('bsd', ['--sets', 'BSD400', '--any-count'], cwd=tmp_path)
+    out = tmp_path / 'datasets/BSD400'
+    assert len(meta(str(out / 'train.lmdb'))) == 3 + 32
+    assert sorted(k for k, _, _ in meta(str(out / 'val.lmdb'))) == sorted(read_split('BSD400'))
+    assert [k for k, _, _ in meta(str(out / 'train_minus_val.lmdb'))] == ['test_001', 'test_002', 'test_003']
 
 
 # ------------------------------------------------------------------------------------ sidd.py
@@ -226,7 +293,7 @@ def test_sidd_killed_mid_write_then_rerun(tmp_path, rng, kill_after):
 
 def test_bsd_killed_mid_write_then_rerun(tmp_path, rng):
     make_bsd(tmp_path, rng)
-    args = ['--sets', 'BSD400', '--crop-size', '32', '--step', '24']
+    args = ['--sets', 'BSD400', '--crop-size', '32', '--step', '24', '--any-count']
     proc = run_script('bsd', args, cwd=tmp_path, kill_after=10, check=False)
     assert proc.returncode == -signal.SIGKILL
     run_script('bsd', args + ['--verify'], cwd=tmp_path)

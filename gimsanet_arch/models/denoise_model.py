@@ -14,7 +14,8 @@ Added on top of SRModel (every option is off or neutral by default):
   ``auto`` enables it where the CPU/GPU has native bf16;
 * ``train.cpu_budget_hours``: stop (after saving a checkpoint) once the run has used that much CPU
   time, counted across resumes (:mod:`gimsanet_arch.training.budget`); ``cpu_h`` is logged;
-  ``scheduler: {type: CpuBudgetCosineLR, eta_min: ...}`` anneals the LR over that budget;
+  ``scheduler: {type: CpuBudgetCosineLR, eta_min: ..., hours: ...}`` anneals the LR over that
+  budget (or over ``hours`` CPU-hours);
 * non-finite losses: the step is skipped with a warning; ``train.max_nonfinite_steps`` in a row
   (default 5) stop the run with a clear error;
 * progressive patches (Restormer): ``datasets.train.mini_batch_sizes`` / ``iters`` / ``gt_sizes``;
@@ -140,7 +141,10 @@ class DenoiseModel(SRModel):
     def setup_schedulers(self):
         scheduler_opt = dict(self.opt['train']['scheduler'])
         self.opt['train']['scheduler'].pop('type', None)  # BasicSR convention: type is popped
-        progress = (lambda: self.cpu_budget.spent_s() / self.cpu_budget.limit_s) if self.cpu_budget else None
+        progress = None
+        if self.cpu_budget is not None:
+            def progress(hours=None):  # fraction of `hours` (default: the whole budget) spent so far
+                return self.cpu_budget.spent_s() / (hours * 3600. if hours else self.cpu_budget.limit_s)
         for optimizer in self.optimizers:
             self.schedulers.append(build_scheduler(optimizer, scheduler_opt, budget_progress=progress))
 

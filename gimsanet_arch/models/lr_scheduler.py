@@ -13,7 +13,9 @@
   (``train.cpu_budget_hours``) instead of over iterations. On a CPU the number of iterations a
   budget buys is not known ahead (it depends on the machine, the threads and what else runs), so
   the schedule follows the CPU time spent, counted across resumes: the LR reaches ``eta_min``
-  exactly when the budget ends, whatever machine each chunk ran on.
+  exactly when the budget ends, whatever machine each chunk ran on. ``hours`` sets a longer
+  horizon than the budget: runs compared at 4 CPU-hours on a 12-hour schedule, the best of them
+  then continued to 12 by raising ``cpu_budget_hours`` and resuming, with no restart of the LR.
 """
 import math
 
@@ -51,16 +53,19 @@ class CosineAnnealingRestartCyclicLR(torch_sched.LRScheduler):
 
 
 class CpuBudgetCosineLR(torch_sched.LRScheduler):
-    """Cosine from the base LR to ``eta_min`` as ``progress()`` goes from 0 to 1 (the fraction of
-    the CPU budget spent; DenoiseModel passes it)."""
+    """Cosine from the base LR to ``eta_min`` over the CPU time spent: ``progress(hours)`` is the
+    fraction of ``hours`` (None: the run's budget) spent so far (DenoiseModel passes it)."""
 
-    def __init__(self, optimizer, progress, eta_min=0., last_epoch=-1):
+    def __init__(self, optimizer, progress, eta_min=0., hours=None, last_epoch=-1):
+        if hours is not None and not float(hours) > 0:
+            raise ValueError(f'CpuBudgetCosineLR: hours must be > 0, got {hours}')
         self.progress = progress
         self.eta_min = float(eta_min)
+        self.hours = None if hours is None else float(hours)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        done = min(max(float(self.progress()), 0.), 1.)
+        done = min(max(float(self.progress(self.hours)), 0.), 1.)
         return [self.eta_min + 0.5 * (base_lr - self.eta_min) * (1 + math.cos(math.pi * done))
                 for base_lr in self.base_lrs]
 

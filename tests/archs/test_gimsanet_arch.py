@@ -189,6 +189,28 @@ def test_head_puts_gradient_first_and_reuses_it():
     assert seen['h'].shape[1] == 7  # num_feat + 1
 
 
+def test_grad_scale_scales_only_the_gradient_channel():
+    """grad_scale multiplies the gradient map before it joins the head; 1 is the official map; the
+    state_dict is the same (no parameter), so weights load across scales."""
+    torch.manual_seed(0)
+    net = GIMSANet(num_feat=6).eval()
+    scaled = GIMSANet(num_feat=6, grad_scale=1 / 32).eval()
+    scaled.load_state_dict(net.state_dict(), strict=True)
+    seen = {}
+    for name, model in (('one', net), ('scaled', scaled)):
+        model.feat_conv1.register_forward_hook(lambda m, inp, out, name=name: seen.update({name: inp[0]}))
+    x = torch.rand(1, 3, 9, 8)
+    with torch.no_grad():
+        net(x)
+        scaled(x)
+    torch.testing.assert_close(seen['scaled'][:, :1], gradient_map(x, 'official') / 32)
+    torch.testing.assert_close(seen['scaled'][:, 1:], seen['one'][:, 1:])
+    assert GIMSANet(num_feat=6, grad_scale=1.0).grad_scale == 1.0 == GIMSANet(num_feat=6).grad_scale
+    for bad in (0, -1, float('nan'), float('inf')):
+        with pytest.raises(ValueError, match='grad_scale'):
+            GIMSANet(num_feat=6, grad_scale=bad)
+
+
 def test_msab_branch_is_gated_pixel_attention():
     torch.manual_seed(0)
     branch = MSABBranch(5, 3).eval()

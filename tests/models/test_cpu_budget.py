@@ -1,9 +1,11 @@
 """train.cpu_budget_hours: a run stops (after saving) once it has used its CPU time, counted across resumes."""
+import json
 import re
 import time
 
 import pytest
 import torch
+import yaml
 
 from conftest import run_basicsr
 from gimsanet_arch.training.budget import CpuBudget
@@ -91,3 +93,55 @@ def test_resumed_run_continues_the_cpu_count(work):
     # restored from the state, plus this chunk's own start-up (well under a few seconds)
     assert spent_3 / 3600 - 0.0005 <= float(so_far.group(1)) <= spent_3 / 3600 + 0.002
     assert _state_spent(exp, 6) > spent_3
+
+
+def test_cpu_budget_cosine_follows_the_spent_fraction_and_saves_without_the_callable():
+    from gimsanet_arch.models.lr_scheduler import build_scheduler
+    spent = {'fraction_of_12h': 0.}
+
+    def progress(hours=None):
+        return spent['fraction_of_12h'] * 12 / (hours or 4)  # run budget 4 h, schedule over `hours`
+
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=4e-4)
+    sched = build_scheduler(opt, {'type': 'CpuBudgetCosineLR', 'eta_min': 1e-6, 'hours': 12},
+                            budget_progress=progress)
+    assert opt.param_groups[0]['lr'] == pytest.approx(4e-4)
+    spent['fraction_of_12h'] = 0.5
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]['lr'] == pytest.approx(1e-6 + 0.5 * (4e-4 - 1e-6))
+    spent['fraction_of_12h'] = 2.  # past the horizon: stays at eta_min
+    sched.step()
+    assert opt.param_groups[0]['lr'] == pytest.approx(1e-6)
+    state = sched.state_dict()
+    assert 'progress' not in state and state['hours'] == 12
+    import io
+    torch.save(state, io.BytesIO())  # a training state can hold it (a callable could not be pickled)
+    with pytest.raises(ValueError, match='set train.cpu_budget_hours'):
+        build_scheduler(opt, {'type': 'CpuBudgetCosineLR'})
+
+
+def test_cpu_budget_cosine_in_a_resumed_run(work):
+    """The LR follows the CPU time of both chunks: the second starts where the first left it."""
+    import math
+    from gimsanet_arch.inference.network import load_yaml
+    base, opt_path = work
+    opt = load_yaml(opt_path)
+    opt['train']['scheduler'] = {'type': 'CpuBudgetCosineLR', 'eta_min': 0., 'hours': 0.004}  # 14.4 CPU-s
+    opt['logger']['print_freq'] = 1
+    cosine_opt = base / 'cosine.yml'
+    cosine_opt.write_text(yaml.safe_dump(json.loads(json.dumps(opt))))
+    lrs = []
+    for total in (3, 6):
+        result = run_basicsr(['train', '-opt', str(cosine_opt), '--auto_resume', '--force_yml', 'name=budget_cosine',
+                              'val:val_freq=1000', 'train:cpu_budget_hours=1', f'train:total_iter={total}'], base)
+        assert result.returncode == 0, result.stderr[-3000:]
+        lrs += [float(x) for x in re.findall(r'iter:\s+\d+, lr:\(([\d.e+-]+),\)', result.stdout + result.stderr)]
+    exp = base / 'experiments' / 'budget_cosine'
+    assert len(lrs) == 6 and lrs == sorted(lrs, reverse=True)  # it only goes down as CPU time is spent
+    base_lr = opt['train']['optim_g']['lr']
+    for iteration in (3, 6):
+        spent_h = _state_spent(exp, iteration) / 3600.
+        expected = base_lr * 0.5 * (1 + math.cos(math.pi * min(spent_h / 0.004, 1.)))
+        assert lrs[iteration - 1] == pytest.approx(expected, abs=0.03 * base_lr)
+    assert lrs[3] < lrs[2]  # the resumed chunk continued the count: no restart at the base LR

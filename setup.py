@@ -29,6 +29,7 @@ setup(
         'pyyaml',
         'einops',
         'h5py',
+        'safetensors',  # tensors-only checkpoints: loading one cannot run code
         'scipy',
     ],
     extras_require={

@@ -46,6 +46,8 @@ def parse_args(argv=None):
     p.add_argument('--perf', action='store_true', help='the performance report instead, with its own options '
                    '(gimsanet-benchmark --perf --help)')
     models = p.add_argument_group('models')
+    models.add_argument('--trust-checkpoint', action='store_true',
+                        help='allow checkpoints that need full pickle (they can run code): only files you trust')
     models.add_argument('--model', action='append', default=[], metavar='NAME=YML[:CKPT]',
                         help='a yml with network_g (or the network dict) and an optional checkpoint (repeatable)')
     models.add_argument('--opt', action='append', default=[], metavar='FILE', help='BasicSR option file (repeatable)')
@@ -90,7 +92,7 @@ def parse_args(argv=None):
 def model_specs(args):
     """The models to run, every one checked before any is built (a bad argument fails at once)."""
     from gimsanet_arch.inference import benchmark, network
-    specs = network.collect_specs(args.opt, args.model)
+    specs = network.collect_specs(args.opt, args.model, trust=args.trust_checkpoint)
     if not specs or args.default_models:
         specs = benchmark.default_specs() + specs
     names = [s.name for s in specs]

@@ -26,6 +26,8 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--opt', action='append', default=[], help='BasicSR option file (repeatable)')
     p.add_argument('--model', action='append', default=[], help='NAME=ARCH_OPTIONS_YAML[:CHECKPOINT] (repeatable)')
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='allow checkpoints that need full pickle (they can run code): only files you trust')
     p.add_argument('--data', nargs='+', required=True, help='folder(s) of clean test images')
     p.add_argument('--sigmas', nargs='+', type=float, default=[15, 25, 50])
     p.add_argument('--out', default='results/compare', help='folder for the CSV and PNGs')
@@ -49,7 +51,7 @@ def main(argv=None):
     from gimsanet_arch.inference import evaluate, network
 
     try:
-        specs = network.collect_specs(args.opt, args.model)
+        specs = network.collect_specs(args.opt, args.model, trust=args.trust_checkpoint)
     except ValueError as err:
         print(f'compare: error: {err}', file=sys.stderr)
         return 2

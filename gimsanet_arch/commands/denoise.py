@@ -12,14 +12,23 @@ layout (gray stays gray, alpha is kept) and its extension (JPEG becomes PNG unle
 Every output is written to a temporary name and renamed, so an existing file is never left
 half-written. A file that cannot be read is reported by name and skipped; the others are still
 written and the exit status is 1. Also ``python -m gimsanet_arch.denoise``.
+
+Your files are safe: every argument is checked before the model loads; an output that would
+replace one of the inputs, or an output folder inside an input folder, is refused unless
+``--overwrite`` is given, and the output folder is never read as input. Photos are turned upright
+by their EXIF orientation, as viewers show them (``--keep-orientation``: as stored); the outputs
+carry no EXIF or ICC metadata (pixels only, in the colour space they were stored in).
 """
 import argparse
 import glob
+import math
 import os
 import os.path as osp
 import sys
+import tempfile
 import warnings
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -27,7 +36,8 @@ from gimsanet_arch.inference import engine, network, photo, shipped_weights
 from gimsanet_arch.inference.measure import resolve_device
 from gimsanet_arch.options import OptionError
 from gimsanet_arch.training.checkpoint import CheckpointError
-from gimsanet_prep.images import ImageReadError, is_image_file, list_images, read_image, write_image
+from gimsanet_prep.images import (IMAGE_EXTENSIONS, ImageReadError, is_image_file, list_images, read_image,
+                                  write_image)
 
 LOSSLESS = {'.png', '.tif', '.tiff'}  # the formats that also hold 16-bit images
 
@@ -42,6 +52,8 @@ def parse_args(argv=None):
     model.add_argument('--arch', help='registered architecture name (GIMSANet, Restormer, NAFNet, ...)')
     model.add_argument('--weights', help='checkpoint for --arch (params_ema, then params, then a bare state_dict)')
     model.add_argument('--arch-args', help="constructor arguments for --arch: YAML/JSON text or file")
+    model.add_argument('--trust-checkpoint', action='store_true',
+                       help='allow a checkpoint that needs full pickle (it can run code): only for files you trust')
     run = p.add_argument_group('running')
     run.add_argument('--tile', type=int, default=None, help='process in overlapping tiles of this size')
     run.add_argument('--tile-overlap', type=int, default=32, help='pixels shared by neighbouring tiles')
@@ -56,6 +68,10 @@ def parse_args(argv=None):
     out = p.add_argument_group('output')
     out.add_argument('--ext', default=None, help='output format (png, tif, jpg, ...); default: the input\'s')
     out.add_argument('--suffix', default='', help='appended to each output file name')
+    out.add_argument('--overwrite', action='store_true',
+                     help='allow outputs that replace input files, and an output folder inside an input folder')
+    out.add_argument('--keep-orientation', action='store_true',
+                     help="keep the stored pixel orientation (default: apply the photo's EXIF orientation)")
     out.add_argument('--sigma', type=float, default=None,
                      help='add seeded Gaussian noise of this sigma (0-255 scale) first, and report PSNR/SSIM '
                           'against the clean input')
@@ -64,14 +80,42 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def collect_inputs(inputs):
+def check_arguments(args):
+    """Every value given on the command line, before anything is read or written (ValueError)."""
+    if args.tile is not None and args.tile <= 0:
+        raise ValueError(f'--tile must be a positive number of pixels, got {args.tile}')
+    if args.tile_overlap < 0:
+        raise ValueError(f'--tile-overlap must be >= 0, got {args.tile_overlap}')
+    if args.tile is not None and 2 * args.tile_overlap >= args.tile:
+        raise ValueError(f'--tile-overlap {args.tile_overlap} leaves nothing of a --tile {args.tile}: '
+                         'use an overlap under half the tile')
+    if args.sigma is not None and not (math.isfinite(args.sigma) and args.sigma >= 0):
+        raise ValueError(f'--sigma must be a finite noise level >= 0 (0-255 scale), got {args.sigma}')
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f'--threads must be >= 1, got {args.threads}')
+    if args.ext is not None and '.' + args.ext.lower().lstrip('.') not in IMAGE_EXTENSIONS:
+        raise ValueError(f'--ext {args.ext!r} is not an image format this command writes '
+                         f'({", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)})')
+    if args.arch_args and not args.arch:
+        raise ValueError('--arch-args needs --arch NAME')
+    network.parse_arch_args(args.arch_args)  # its one-line OptionError, before any image is listed
+
+
+def _inside(path, folder):
+    path, folder = osp.realpath(path), osp.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def collect_inputs(inputs, output=None):
     """``[(path, output name without extension)]`` for files, folders (recursive, relative names
     kept) and glob patterns; raises ValueError for an input that matches nothing, or for two inputs
-    that would write the same output."""
+    that would write the same output. Nothing inside the ``output`` folder is taken as input (a
+    second run must not denoise the first run's results)."""
     found = []
     for item in inputs:
         if osp.isdir(item):
-            found += [(p, osp.splitext(osp.relpath(p, item))[0]) for p in list_images(item)]
+            paths = [p for p in list_images(item) if output is None or not _inside(p, output)]
+            found += [(p, osp.splitext(osp.relpath(p, item))[0]) for p in paths]
         elif osp.isfile(item):
             found.append((item, osp.splitext(osp.basename(item))[0]))
         else:
@@ -79,6 +123,8 @@ def collect_inputs(inputs):
             if not matches:
                 raise ValueError(f'no such image file, folder or matching pattern: {item}')
             found += [(p, osp.splitext(osp.basename(p))[0]) for p in matches]
+    if not found:
+        raise ValueError(f'no input images outside the output folder {output}')
     names = {}
     for path, name in found:
         if name in names and names[name] != path:
@@ -100,6 +146,41 @@ def output_path(folder, name, input_path, ext, suffix, dtype):
     return osp.join(folder, name + suffix + out_ext)
 
 
+def plan_outputs(items, args):
+    """``[(input, output path)]``, refusing (ValueError, before anything runs) an output that is one
+    of the inputs or an output folder inside an input folder, unless ``--overwrite``; the output
+    folder is created and a probe file written in it, so an unwritable folder fails now, not after
+    every image was denoised."""
+    if osp.exists(args.output) and not osp.isdir(args.output):
+        raise ValueError(f'output {args.output} is a file, not a folder (-o names the folder the results go to)')
+    if not args.overwrite:
+        for item in args.inputs:
+            if osp.isdir(item) and _inside(args.output, item):
+                raise ValueError(f'output folder {args.output} is inside the input folder {item}; choose another '
+                                 'folder, or pass --overwrite')
+    planned, inputs = [], {osp.realpath(p) for p, _ in items}
+    for path, name in items:
+        # the output's bit depth is known only after reading: an 8-bit target unless a 16-bit image needs PNG
+        target = output_path(args.output, name, path, args.ext, args.suffix, np.dtype(np.uint8))
+        if osp.realpath(target) in inputs and not args.overwrite:
+            raise ValueError(f'output {target} would replace the input image {path}; choose another -o folder or '
+                             '--suffix, or pass --overwrite')
+        planned.append((path, name))
+    probe_writable(args.output)
+    return planned
+
+
+def probe_writable(folder):
+    """Create ``folder`` and write (then remove) a small file in it; ValueError naming it if that fails."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix='.gimsanet-probe-', dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise ValueError(f'cannot write to the output folder {folder}: {err.strerror or err}') from None
+
+
 def load_model(args, device):
     """``(net, in_ch, multiple, description)`` from ``-opt``, ``--arch``/``--weights``, or (neither
     given) the shipped default weights, announced with a note of what they were trained on; the
@@ -110,8 +191,9 @@ def load_model(args, device):
         raise ValueError('--weights needs --arch NAME (the architecture the checkpoint belongs to)')
     if args.opt:
         spec = network.spec_from_option_file(args.opt, default_param_key='params_ema')
+        spec.trust = spec.trust or args.trust_checkpoint
     elif args.arch:
-        spec = network.spec_from_arch(args.arch, args.weights, args.arch_args)
+        spec = network.spec_from_arch(args.arch, args.weights, args.arch_args, trust=args.trust_checkpoint)
     else:
         spec = shipped_weights.default_spec()
         print(shipped_weights.note())
@@ -124,12 +206,13 @@ def load_model(args, device):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
+        check_arguments(args)
+        if args.threads:
+            torch.set_num_threads(args.threads)
         device = resolve_device(args.device)
         dtype = engine.resolve_dtype(args.dtype, device)
-        items = collect_inputs(args.inputs)
+        items = plan_outputs(collect_inputs(args.inputs, args.output), args)
         net, in_ch, multiple, what = load_model(args, device)
     except (ValueError, OptionError, CheckpointError, ImageReadError) as err:
         print(f'gimsanet-denoise: error: {err}', file=sys.stderr)
@@ -141,6 +224,8 @@ def main(argv=None):
         bar.set_description(osp.basename(path))
         try:
             img = read_image(path)
+            if not args.keep_orientation:
+                img = photo.upright(img, path)
             h, w = img.shape[:2]
             n_tiles = engine.tile_count(h, w, args.tile, args.tile_overlap) if args.tile else 1
             tiles = tqdm(total=n_tiles, unit='tile', leave=False, disable=args.no_progress or n_tiles == 1)

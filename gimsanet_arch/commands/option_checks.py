@@ -252,7 +252,8 @@ def check_pretrained_networks(opt, resuming=False):
         param_key = path_opt.get(f'param_key_{suffix}', 'params')
         kwargs = copy.deepcopy(dict(net_opt))
         net = ARCH_REGISTRY.get(kwargs.pop('type'))(**kwargs)  # not build_network: it would set up the logger
-        loaded = extract_state_dict(load_checkpoint_file(load_path), load_path, param_key)
+        loaded = extract_state_dict(load_checkpoint_file(load_path, trust=path_opt.get('trust_checkpoint', False)),
+                                    load_path, param_key)
         diff = describe_mismatch(net.state_dict(), loaded)
         if diff:
             raise CheckpointError(f'path.pretrain_network_{suffix}: checkpoint {load_path} does not match '

@@ -34,6 +34,8 @@ def build_parser():
     p.add_argument('--arch-args', help='constructor arguments, inline YAML/JSON or a .yml/.json file (with --arch)')
     p.add_argument('--weights', help='checkpoint (BasicSR .pth, official release file or bare state_dict); '
                    'overrides the option file\'s path.pretrain_network_g')
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='allow a checkpoint that needs full pickle (it can run code): only for files you trust')
     p.add_argument('--param-key', help='checkpoint key to load first (default: params_ema with --arch, '
                    'path.param_key_g with -opt); params, params_ema and a bare state_dict are tried next')
     p.add_argument('--out-dir', default='exported', help='output folder (default: exported)')
@@ -79,7 +81,7 @@ def export_all(args):
     if unknown or not formats:
         raise ValueError(f'--formats takes onnx and/or torchscript, got {args.formats!r}')
     arch, arch_args, weights, param_key, multiple = _model_spec(args)
-    net = load_model(arch, arch_args, weights, param_key)
+    net = load_model(arch, arch_args, weights, param_key, trust=args.trust_checkpoint)
     multiple = int(multiple or arch_facts.pad_multiple(net))
     channels = arch_facts.in_channels(net)
     x = check_input(channels, args.check_size, args.example_size)

@@ -35,7 +35,7 @@ def build_network(arch, arch_args):
         raise OptionError(f'cannot build {arch} with {arch_args}: {err}') from None
 
 
-def load_model(arch, arch_args, weights, param_key):
+def load_model(arch, arch_args, weights, param_key, trust=False):
     """Build the network and load ``weights`` strictly (``param_key`` first, then ``params`` /
     ``params_ema`` / a bare state_dict, see ``load_network_checked``); eval mode."""
     if not weights:
@@ -43,5 +43,5 @@ def load_model(arch, arch_args, weights, param_key):
     if not osp.isfile(weights):  # before building: a full-size network takes a while to initialise
         raise CheckpointError(f'checkpoint not found: {weights}')
     net = build_network(arch, arch_args)
-    load_network_checked(net, weights, strict=True, param_key=param_key)
+    load_network_checked(net, weights, strict=True, param_key=param_key, trust=trust)
     return net.eval()

@@ -12,16 +12,19 @@ from gimsanet_arch.training.checkpoint import load_network_checked
 
 class ModelSpec:
     """A network to run: ``name``, its ``network_g`` options, an optional checkpoint (none: random
-    initial weights), the checkpoint key, strictness, and a padding multiple that overrides the
-    architecture's own (``val.pad_multiple`` / ``val.window_size`` of an option file)."""
+    initial weights), the checkpoint key, strictness, a padding multiple that overrides the
+    architecture's own (``val.pad_multiple`` / ``val.window_size`` of an option file), and whether the
+    checkpoint may be loaded with full pickle (``trust``; see ``load_checkpoint_file``)."""
 
-    def __init__(self, name, network_opt, checkpoint=None, param_key='params', strict=True, pad_multiple=None):
+    def __init__(self, name, network_opt, checkpoint=None, param_key='params', strict=True, pad_multiple=None,
+                 trust=False):
         self.name = name
         self.network_opt = dict(network_opt)
         self.checkpoint = checkpoint or None
         self.param_key = param_key
         self.strict = strict
         self.pad_multiple = pad_multiple
+        self.trust = bool(trust)
 
     @property
     def in_ch(self):
@@ -53,7 +56,8 @@ def spec_from_options(opt, name, default_param_key='params'):
     val = opt.get('val') or {}
     return ModelSpec(name, opt['network_g'], path_opt.get('pretrain_network_g'),
                      path_opt.get('param_key_g', path_opt.get('param_key', default_param_key)),
-                     path_opt.get('strict_load_g', True), val.get('pad_multiple', val.get('window_size')))
+                     path_opt.get('strict_load_g', True), val.get('pad_multiple', val.get('window_size')),
+                     trust=path_opt.get('trust_checkpoint', False))
 
 
 def spec_from_option_file(path, name=None, default_param_key='params'):
@@ -76,12 +80,17 @@ def parse_arch_args(text):
         raise OptionError(f'--arch-args {source!r} is not valid YAML/JSON: {str(err).splitlines()[0]}') from None
     if args is None:
         return {}
+    if isinstance(args, dict):
+        glued = [k for k, v in args.items() if v is None and isinstance(k, str) and ':' in k]
+        if glued:  # '{num_feat:4}' is YAML for {'num_feat:4': None}
+            raise OptionError(f'--arch-args {source!r}: YAML needs a space after each colon '
+                              f'(e.g. "{glued[0].replace(":", ": ", 1)}")')
     if not isinstance(args, dict):
         raise OptionError(f'--arch-args must be a mapping of constructor arguments, got {args!r}')
     return args
 
 
-def spec_from_arch(arch, weights=None, arch_args=None, name=None):
+def spec_from_arch(arch, weights=None, arch_args=None, name=None, trust=False):
     """A :class:`ModelSpec` for a registered architecture and a checkpoint: a BasicSR checkpoint
     (``params_ema`` first, then ``params``), or an official Restormer/NAFNet ``.pth``, or a bare
     state_dict."""
@@ -93,7 +102,7 @@ def spec_from_arch(arch, weights=None, arch_args=None, name=None):
         raise ValueError(f'--arch: unknown architecture "{arch}".{hint} Registered: {", ".join(sorted(ARCH_REGISTRY.keys()))}')
     network_opt = dict(parse_arch_args(arch_args) if isinstance(arch_args, (str, type(None))) else arch_args)
     network_opt['type'] = arch
-    return ModelSpec(name or arch, network_opt, weights, param_key='params_ema')
+    return ModelSpec(name or arch, network_opt, weights, param_key='params_ema', trust=trust)
 
 
 def spec_from_model_arg(text):
@@ -117,9 +126,13 @@ def build(spec, device='cpu'):
     """Build (and load) the network of ``spec``; returns ``(net, multiple)``: the network in eval
     mode on ``device`` and the padding multiple its input needs."""
     from basicsr.archs import build_network
-    net = build_network(deepcopy(spec.network_opt))
+    try:
+        net = build_network(deepcopy(spec.network_opt))
+    except TypeError as err:  # an argument the architecture does not take
+        raise OptionError(f'{spec.name}: cannot build {spec.network_opt.get("type")} with '
+                          f'{ {k: v for k, v in spec.network_opt.items() if k != "type"} }: {err}') from None
     if spec.checkpoint:
-        load_network_checked(net, spec.checkpoint, strict=spec.strict, param_key=spec.param_key)
+        load_network_checked(net, spec.checkpoint, strict=spec.strict, param_key=spec.param_key, trust=spec.trust)
     multiple = int(spec.pad_multiple or pad_multiple(net))
     return net.to(device).eval(), max(multiple, 1)
 
@@ -137,10 +150,13 @@ def check_spec(spec):
     return spec
 
 
-def collect_specs(option_files=(), model_args=()):
+def collect_specs(option_files=(), model_args=(), trust=False):
     """:class:`ModelSpec` of every ``--opt`` file and ``--model`` argument, checked
-    (:func:`check_spec`), with names that differ (they key the result tables)."""
+    (:func:`check_spec`), with names that differ (they key the result tables); ``trust``
+    (``--trust-checkpoint``) lets every checkpoint load with full pickle."""
     specs = [spec_from_option_file(path) for path in option_files] + [spec_from_model_arg(m) for m in model_args]
+    for spec in specs:
+        spec.trust = spec.trust or trust
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f'model names must differ: {names}')

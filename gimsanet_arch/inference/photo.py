@@ -26,6 +26,36 @@ class Layout:
     conversion: str = ''  # 'color->gray' / 'gray->color' when the model wanted the other kind
 
 
+EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> the array operation that shows the image upright (as PIL's exif_transpose)
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],                           # mirrored left-right
+    3: lambda a: a[::-1, ::-1],                        # rotated 180
+    4: lambda a: a[::-1],                              # mirrored top-bottom
+    5: lambda a: np.swapaxes(a, 0, 1),                 # transposed
+    6: lambda a: np.rot90(a, -1),                      # rotated: turn 90 degrees clockwise
+    7: lambda a: np.rot90(np.swapaxes(a, 0, 1), 2),    # transversed
+    8: lambda a: np.rot90(a, 1),                       # rotated: turn 90 degrees counter-clockwise
+}
+
+
+def exif_orientation(path):
+    """The EXIF orientation (1-8) stored in an image file; 1 when it has none or cannot say."""
+    try:
+        from PIL import Image
+        with Image.open(path) as im:
+            value = im.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001  (no EXIF, or a format PIL does not read: stored as shown)
+        return 1
+    return value if value in _UPRIGHT else 1
+
+
+def upright(img, path):
+    """``img`` (as OpenCV decoded it, which ignores EXIF) turned the way viewers show ``path``."""
+    turn = _UPRIGHT.get(exif_orientation(path))
+    return np.ascontiguousarray(turn(img)) if turn else img
+
+
 def to_network_input(img, in_ch):
     """``(float32 HxWxC RGB/gray in [0, 1] with C == in_ch, Layout)`` of a stored image."""
     alpha = img[:, :, -1] if img.ndim == 3 and img.shape[2] in (2, 4) else None
@@ -83,12 +113,31 @@ def denoise_stored(net, img, in_ch, multiple=1, sigma=None, seed=0, **run_option
     x, layout = to_network_input(img, in_ch)
     clean = x
     if sigma is not None:
-        x = add_test_noise(clean, sigma, seed=seed, channel_order='rgb')
+        x = add_noise_as_stored(clean, layout, sigma, seed)
     y = run_on_array(net, x, multiple, **run_options)
+    out = from_network_output(y, layout)
     scores = None
-    if sigma is not None:
-        ref = metric_image(clean, layout.dtype)
-        scores = {'psnr': float(calculate_psnr(metric_image(y, layout.dtype), ref, crop_border=0)),
-                  'ssim': float(calculate_ssim(metric_image(y, layout.dtype), ref, crop_border=0)),
-                  'psnr_noisy': float(calculate_psnr(metric_image(x, layout.dtype), ref, crop_border=0))}
-    return from_network_output(y, layout), layout, scores
+    if sigma is not None:  # on what is written, against the clean image in the same form
+        ref = _stored_metric_image(from_network_output(clean, layout))
+        written = _stored_metric_image(out)
+        scores = {'psnr': float(calculate_psnr(written, ref, crop_border=0)),
+                  'ssim': float(calculate_ssim(written, ref, crop_border=0)),
+                  'psnr_noisy': float(calculate_psnr(_stored_metric_image(from_network_output(x, layout)), ref,
+                                                     crop_border=0))}
+    return out, layout, scores
+
+
+def add_noise_as_stored(x, layout, sigma, seed=0):
+    """The seeded test noise on the network input ``x``, drawn in the channels the image really has:
+    a gray image given to a colour model gets one noise plane, copied to the three channels (a
+    noisy gray photo), not three independent ones that the gray output would then average away."""
+    if layout.conversion == 'gray->color':
+        noisy = add_test_noise(np.ascontiguousarray(x[:, :, :1]), sigma, seed=seed, channel_order='rgb')
+        return np.repeat(noisy, 3, axis=2)
+    return add_test_noise(x, sigma, seed=seed, channel_order='rgb')
+
+
+def _stored_metric_image(stored):
+    """A stored image (alpha dropped) on the 0..255 scale of BasicSR's metrics."""
+    img = drop_alpha(stored).astype(np.float64)
+    return img * (255. / 65535.) if stored.dtype == np.uint16 else img

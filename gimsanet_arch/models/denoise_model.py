@@ -396,6 +396,7 @@ class DenoiseModel(SRModel):
     # ------------------------------------------------------------------ checkpoints
     def load_network(self, net, load_path, strict=True, param_key='params'):
         from gimsanet_arch.training.checkpoint import load_network_checked
-        load_network_checked(self.get_bare_model(net), load_path, strict=strict, param_key=param_key,
+        trust = bool((self.opt.get('path') or {}).get('trust_checkpoint', False))
+        load_network_checked(self.get_bare_model(net), load_path, strict=strict, param_key=param_key, trust=trust,
                              logger=get_root_logger())
 

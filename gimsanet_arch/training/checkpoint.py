@@ -5,7 +5,6 @@ import os.path as osp
 import pickle
 import shutil
 import tempfile
-import warnings
 
 import torch
 
@@ -117,18 +116,37 @@ def _fsync_dir(folder):
         os.close(fd)
 
 
-def load_checkpoint_file(path):
-    """Load a checkpoint onto the CPU. Tries ``weights_only=True`` (PyTorch >= 2.6 default) and
-    falls back, with a warning, for files that hold other Python objects."""
+def _refused_global(err):
+    """The Python object a weights-only load refused (e.g. ``os.system``), from torch's message."""
+    import re
+    found = re.search(r'GLOBAL ([\w.]+)', str(err)) or re.search(r'Unsupported global: ([\w.]+)', str(err))
+    return found.group(1) if found else None
+
+
+def load_checkpoint_file(path, trust=False):
+    """Load a checkpoint onto the CPU, safely: only tensors and plain containers
+    (``weights_only=True``), or the tensors of a ``.safetensors`` file. A pickle that needs any other
+    Python object (which could run code while loading) is refused with a :class:`CheckpointError`
+    naming the file and the object, unless ``trust`` (``--trust-checkpoint`` /
+    ``path.trust_checkpoint: true``): then it is loaded with full pickle."""
     if not osp.isfile(path):
         raise CheckpointError(f'checkpoint not found: {path}')
+    if path.endswith('.safetensors'):
+        from gimsanet_arch.training.safetensors_io import load_safetensors_checkpoint
+        return load_safetensors_checkpoint(path)
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
-        warnings.warn(f'{path} holds non-tensor objects; loading it with weights_only=False (only do this '
-                      'for files you trust)')
-    except (RuntimeError, EOFError, OSError) as err:
-        raise CheckpointError(f'cannot read checkpoint {path}: {err}') from None
+    except pickle.UnpicklingError as err:
+        if _refused_global(err) is None:  # not a pickle at all (a text file, another format)
+            raise CheckpointError(f'cannot read checkpoint {path}: not a PyTorch checkpoint ({str(err).splitlines()[0]})') from None
+        if not trust:
+            raise CheckpointError(
+                f'checkpoint {path} needs {_refused_global(err)} to load, which weights-only loading refuses (a '
+                'pickle can run code); if you trust the file, pass --trust-checkpoint (option files: '
+                'path.trust_checkpoint: true)') from None
+    except Exception as err:  # noqa: BLE001  (a text file, a truncated zip, ...: one line naming the file)
+        raise CheckpointError(f'cannot read checkpoint {path}: not a PyTorch checkpoint '
+                              f'({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""})') from None
     try:
         return torch.load(path, map_location='cpu', weights_only=False)
     except Exception as err:  # noqa: BLE001
@@ -170,10 +188,11 @@ def describe_mismatch(model_state, loaded, limit=8):
     return ' | '.join(lines)
 
 
-def load_network_checked(net, path, strict=True, param_key='params', logger=None):
+def load_network_checked(net, path, strict=True, param_key='params', logger=None, trust=False):
     """Load weights into ``net`` (on CPU first). With ``strict`` any difference is one
-    :class:`CheckpointError` listing the differing keys; without it, matching keys are loaded."""
-    loaded = extract_state_dict(load_checkpoint_file(path), path, param_key)
+    :class:`CheckpointError` listing the differing keys; without it, matching keys are loaded.
+    ``trust``: see :func:`load_checkpoint_file`."""
+    loaded = extract_state_dict(load_checkpoint_file(path, trust=trust), path, param_key)
     model_state = net.state_dict()
     diff = describe_mismatch(model_state, loaded)
     if diff and strict:

@@ -1,0 +1,147 @@
+"""gimsanet-denoise never destroys what the user has and never ends in a traceback: each probe runs
+the real command in a subprocess and checks the exit status, one line of stderr, and that every
+file that was there before is unchanged (docs/faults.md)."""
+import hashlib
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from gimsanet_arch.archs.gimsanet_arch import GIMSANet
+
+TINY = ['--arch', 'GIMSANet', '--arch-args', '{num_feat: 4}']
+
+
+def checksums(root):
+    out = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, 'rb') as f:
+                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def photos(tmp_path):
+    torch.manual_seed(0)
+    torch.save({'params': GIMSANet(num_feat=4).state_dict()}, tmp_path / 'tiny.pth')
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ('a.png', 'b.png'):
+        cv2.imwrite(str(folder / name), rng.integers(0, 256, (12, 10, 3), dtype=np.uint8))
+    return tmp_path
+
+
+def denoise(cwd, *args):
+    return subprocess.run([sys.executable, '-m', 'gimsanet_arch.denoise', *map(str, args), '--no-progress'],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def refused(proc, *words):
+    """Exit status 2, exactly one line on stderr, no traceback, the line containing ``words``."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'Traceback' not in proc.stderr, proc.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize('args, words', [
+    (['--tile', '16', '--tile-overlap', '32'], ['--tile-overlap 32']),
+    (['--tile', '-8'], ['--tile', '-8']),
+    (['--sigma', '-25'], ['--sigma', '-25']),
+    (['--sigma', 'nan'], ['--sigma', 'nan']),
+    (['--ext', 'xyz'], ['--ext', 'xyz']),
+    (['--threads', '-1'], ['--threads', '-1']),
+    (['--arch', 'GIMSANet', '--arch-args', '{num_feat:4}', '--weights', 'tiny.pth'], ['space after each colon']),
+    (['--arch', 'GIMSANet', '--arch-args', '{num_fet: 4}', '--weights', 'tiny.pth'], ['num_fet']),
+    (['--arch', 'GIMSANet', '--weights', 'notes.txt'], ['notes.txt', 'not a PyTorch checkpoint']),
+    (['-o', 'photos/a.png'], ['photos/a.png', 'is a file']),
+    (['-o', 'photos/a.png/sub'], ['cannot write to the output folder']),
+])
+def test_bad_arguments_are_one_line_and_change_nothing(photos, args, words):
+    (photos / 'notes.txt').write_text('not weights\n')
+    before = checksums(photos)
+    inputs = ['photos', '-o', 'out'] if args[0] != '-o' else ['photos/b.png']
+    refused(denoise(photos, *inputs, *args), *words)
+    assert checksums(photos) == before
+
+
+def test_an_output_that_is_an_input_is_refused_unless_overwrite(photos):
+    before = checksums(photos)
+    line = refused(denoise(photos, 'photos/a.png', '-o', 'photos', *TINY, '--weights', 'tiny.pth'), '--overwrite')
+    assert 'photos/a.png' in line
+    assert checksums(photos) == before
+    proc = denoise(photos, 'photos/a.png', '-o', 'photos', *TINY, '--weights', 'tiny.pth', '--overwrite')
+    assert proc.returncode == 0, proc.stderr
+    after = checksums(photos)
+    assert after['photos/a.png'] != before['photos/a.png'] and after['photos/b.png'] == before['photos/b.png']
+
+
+def test_an_output_folder_inside_the_input_is_refused_and_never_read_back(photos):
+    before = checksums(photos)
+    refused(denoise(photos, 'photos', '-o', 'photos/denoised', *TINY, '--weights', 'tiny.pth'), 'inside the input')
+    assert checksums(photos) == before and not (photos / 'photos' / 'denoised').exists()
+    for _ in range(2):  # with --overwrite, twice: the second run does not denoise the first run's outputs
+        proc = denoise(photos, 'photos', '-o', 'photos/denoised', *TINY, '--weights', 'tiny.pth', '--overwrite')
+        assert proc.returncode == 0, proc.stderr
+        assert 'wrote 2 image(s)' in proc.stdout
+    assert sorted(os.listdir(photos / 'photos' / 'denoised')) == ['a.png', 'b.png']
+
+
+def test_exif_orientation_is_applied_unless_kept(photos):
+    from PIL import Image
+    stored = np.zeros((20, 30, 3), np.uint8)
+    stored[:, :10] = 255  # a white band on the left of the stored pixels
+    path = photos / 'portrait.jpg'
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view", as phones write portrait shots
+    Image.fromarray(stored).save(path, quality=95, exif=exif)
+    proc = denoise(photos, path, '-o', 'up', *TINY, '--weights', 'tiny.pth')
+    assert proc.returncode == 0, proc.stderr
+    upright = cv2.imread(str(photos / 'up' / 'portrait.png'))
+    assert upright.shape[:2] == (30, 20)  # turned as viewers show it
+    with Image.open(path) as im:
+        from PIL import ImageOps
+        viewed = np.asarray(ImageOps.exif_transpose(im))
+    assert viewed.shape[:2] == upright.shape[:2]
+    proc = denoise(photos, path, '-o', 'kept', *TINY, '--weights', 'tiny.pth', '--keep-orientation')
+    assert proc.returncode == 0 and cv2.imread(str(photos / 'kept' / 'portrait.png')).shape[:2] == (20, 30)
+
+
+@pytest.mark.parametrize('orientation', range(1, 9))
+def test_upright_matches_pil_for_every_orientation(tmp_path, orientation):
+    from PIL import Image, ImageOps
+    from gimsanet_arch.inference.photo import upright
+    rgb = np.random.default_rng(orientation).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    path = tmp_path / 'o.png'
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(rgb).save(path, exif=exif)
+    with Image.open(path) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im))
+    assert np.array_equal(upright(rgb, str(path)), expected)
+
+
+def test_sigma_on_a_gray_photo_with_a_colour_model_scores_the_written_file(photos):
+    from basicsr.metrics import calculate_psnr
+    from gimsanet_arch.data.gaussian_noise_dataset import add_test_noise
+    gray = cv2.GaussianBlur(np.random.default_rng(1).integers(0, 256, (24, 24), dtype=np.uint8), (5, 5), 2)
+    cv2.imwrite(str(photos / 'g.png'), gray)
+    proc = denoise(photos, 'g.png', '-o', 'out', *TINY, '--weights', 'tiny.pth', '--sigma', '25', '--dtype', 'fp32')
+    assert proc.returncode == 0, proc.stderr
+    written = cv2.imread(str(photos / 'out' / 'g.png'), cv2.IMREAD_UNCHANGED)
+    assert written.ndim == 2
+    printed = float(proc.stdout.split('sigma 25: PSNR ')[1].split(' dB')[0])
+    assert printed == pytest.approx(calculate_psnr(written.astype(np.float64), gray.astype(np.float64), 0), abs=0.01)
+    # the noise is one gray plane (the noisy photo a gray camera would give), not three independent ones
+    noisy = add_test_noise(gray[:, :, None] / 255., 25)
+    expected_noisy = calculate_psnr((np.clip(noisy, 0, 1) * 255).round(), gray[:, :, None].astype(np.float64), 0)
+    assert f'(noisy {expected_noisy:.2f})' in proc.stdout

@@ -46,7 +46,7 @@ from gimsanet_arch.archs.arch_info import pad_multiple as arch_pad_multiple
 from gimsanet_arch.inference import engine
 from gimsanet_arch.models.lr_scheduler import build_scheduler
 from gimsanet_arch.training import budget as cpu_budget
-from gimsanet_arch.training.budget import CpuBudget
+from gimsanet_arch.training.budget import CpuBudget, StopSignal
 
 LOSS_LOG_NAMES = {'pixel_opt': 'l_pix', 'grad_opt': 'l_grad', 'gradient_opt': 'l_grad', 'perceptual_opt': 'l_percep',
                   'psnr_opt': 'l_psnr'}
@@ -111,6 +111,7 @@ class DenoiseModel(SRModel):
         self.nonfinite_in_a_row = 0
         hours = train_opt.get('cpu_budget_hours')
         self.cpu_budget = CpuBudget(hours) if hours else None
+        self.stop_signal = StopSignal()
 
         mixing = train_opt.get('mixing_augs') or {}
         self.mixup = bool(mixing.get('mixup', False))
@@ -210,14 +211,17 @@ class DenoiseModel(SRModel):
         return bool(finite.item())
 
     def optimize_parameters(self, current_iter):
-        if self.cpu_budget is not None and self._budget_spent():  # resumed from a finished run
+        if self.cpu_budget is not None and self._stop_flags()[0]:  # resumed from a finished run
             get_root_logger().info(f'CPU budget already spent: {self.cpu_budget.summary()}; nothing to train.')
             raise cpu_budget.BudgetSpent('CPU budget already spent')
         self._step(current_iter)
         if self.cpu_budget is not None:
             self.log_dict['cpu_h'] = self.cpu_budget.spent_s() / 3600.
-            if self._budget_spent():
-                self._stop_for_budget(current_iter)
+        spent, signalled = self._stop_flags()
+        if spent:
+            self._stop_for_budget(current_iter)
+        if signalled:
+            self._stop_for_signal(current_iter)
 
     def _step(self, current_iter):
         self.optimizer_g.zero_grad(set_to_none=True)
@@ -252,11 +256,20 @@ class DenoiseModel(SRModel):
             self.model_ema(decay=self.ema_decay)
 
     # ------------------------------------------------------------------ CPU budget
-    def _budget_spent(self):
-        spent = torch.tensor([float(self.cpu_budget.exhausted())])
-        if self.opt.get('dist') and torch.distributed.is_initialized():  # all ranks stop at the same iteration
-            torch.distributed.all_reduce(spent, op=torch.distributed.ReduceOp.MAX)
-        return bool(spent.item())
+    def _stop_flags(self):
+        """``(budget spent, SIGTERM received)``, each true when it is on any rank: all ranks stop at
+        the same iteration (one all-reduce per iteration under DDP)."""
+        spent = self.cpu_budget is not None and self.cpu_budget.exhausted()
+        flags = torch.tensor([float(spent), float(self.stop_signal.received)])
+        if self.opt.get('dist') and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        return bool(flags[0].item()), bool(flags[1].item())
+
+    def _stop_for_signal(self, current_iter):
+        from gimsanet_arch.training.exact_resume import PROGRESS
+        get_root_logger().info(f'SIGTERM: saving at iter {current_iter} and stopping; continue with --auto_resume.')
+        self.save(PROGRESS.epoch or 0, current_iter)
+        raise cpu_budget.StopRequested(f'stopped by SIGTERM at iter {current_iter}')
 
     def _stop_for_budget(self, current_iter):
         from gimsanet_arch.training.exact_resume import PROGRESS

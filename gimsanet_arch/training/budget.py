@@ -59,3 +59,36 @@ class CpuBudget:
     def summary(self):
         return (f'{self.spent_s() / 3600:.3f} of {self.limit_s / 3600:.3f} CPU-hours '
                 f'({self.wall_s() / 3600:.3f} h wall clock)')
+
+
+class StopRequested(SystemExit):
+    """Raised (a clean exit, status 0) when the run was asked to stop (SIGTERM) and has saved its state.
+
+    A ``SystemExit`` like :class:`BudgetSpent`, for the same reason: BasicSR's training loop has no
+    stop hook, and an ``Exception`` raised inside it would be reported as a failure."""
+
+    def __init__(self, message):
+        super().__init__(0)
+        self.message = message
+
+
+class StopSignal:
+    """SIGTERM (``kill PID``, a batch system's time limit, the end of a session) asks the run to save
+    at the end of the current iteration and stop, so ``--auto_resume`` loses nothing. A second
+    SIGTERM ends the process at once, as the default handler would."""
+
+    def __init__(self):
+        self.received = False
+        self._previous = None
+        try:
+            import signal
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread (e.g. a model built inside a test helper): nothing to install
+            pass
+
+    def _handle(self, signum, frame):
+        import signal
+        if self.received:  # asked twice: stop now
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGTERM)
+        self.received = True  # only a flag here: the training loop saves at the end of the iteration

@@ -145,3 +145,34 @@ def test_cpu_budget_cosine_in_a_resumed_run(work):
         expected = base_lr * 0.5 * (1 + math.cos(math.pi * min(spent_h / 0.004, 1.)))
         assert lrs[iteration - 1] == pytest.approx(expected, abs=0.03 * base_lr)
     assert lrs[3] < lrs[2]  # the resumed chunk continued the count: no restart at the base LR
+
+
+def test_sigterm_saves_at_the_end_of_the_iteration_and_resume_continues(work):
+    import os
+    import signal
+    import subprocess
+    import sys
+    base, opt = work
+    log_path = base / 'sigterm.log'
+    cmd = [sys.executable, '-m', 'gimsanet_arch.commands.basicsr_cli', 'train', '-opt', opt, '--auto_resume',
+           '--force_yml', 'name=sigterm_stop', 'val:val_freq=100000', 'train:total_iter=100000',
+           'logger:save_checkpoint_freq=100000']
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen(cmd, cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 240
+        while time.time() < deadline and len(re.findall(r'iter:\s+\d+,', log_path.read_text())) < 3:
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+    text = log_path.read_text()
+    stop = re.search(r'SIGTERM: saving at iter (\d+) and stopping', text)
+    assert stop, text[-3000:]
+    iteration = int(stop.group(1))
+    exp = base / 'experiments' / 'sigterm_stop'
+    assert (exp / 'training_states' / f'{iteration}.state').exists()
+    assert (exp / 'models' / f'net_g_{iteration}.pth').exists()
+    again = run_basicsr(['train', '-opt', opt, '--auto_resume', '--force_yml', 'name=sigterm_stop',
+                         'val:val_freq=100000', f'train:total_iter={iteration + 2}'], base)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f'iter: {iteration}' in again.stdout + again.stderr  # resumed where the signal stopped it

@@ -158,9 +158,51 @@ def misspelt_network_argument(root, opt):
     return 'network_g (GIMSANet arguments): unknown option "num_feats"'
 
 
+def zero_batch(root, opt):
+    opt['datasets']['train']['batch_size_per_gpu'] = 0
+    return 'datasets.train.batch_size_per_gpu: must be >= 1, got 0'
+
+
+def lr_read_as_text(root, opt):
+    opt['train']['optim_g']['lr'] = '1e-3'  # what PyYAML makes of `lr: 1e-3`
+    return "train.optim_g.lr: '1e-3' is read as text, not a number (PyYAML needs a dot in a float with an exponent): write 1.0e-3"
+
+
+def total_iter_not_a_number(root, opt):
+    opt['train']['total_iter'] = 'abc'  # --force_yml train:total_iter=abc
+    return "train.total_iter: expected a number, got 'abc'"
+
+
+def total_iter_zero(root, opt):
+    opt['train']['total_iter'] = 0
+    return 'train.total_iter: must be >= 1, got 0'
+
+
+def misspelt_path_key(root, opt):
+    opt['path']['pretrain_network'] = 'x.pth'
+    return 'path: unknown option "pretrain_network" (BasicSR would silently ignore it). Did you mean "pretrain_network_g"?'
+
+
+def misspelt_logger_key(root, opt):
+    opt['logger']['print_frq'] = 10
+    return 'logger: unknown option "print_frq"'
+
+
+def misspelt_top_level_key(root, opt):
+    opt['manual_sed'] = 3
+    return 'top level: unknown option "manual_sed"'
+
+
+def misspelt_dist_params_key(root, opt):
+    opt['dist_params'] = {'backend': 'gloo', 'prot': 29500}
+    return 'dist_params: unknown option "prot"'
+
+
 CASES = [corrupt_file, truncated_png, empty_folder, gray_for_in_ch_3, image_smaller_than_gt_size, lmdb_missing_key,
          lmdb_wrong_meta_info, missing_meta_info_file, checkpoint_wrong_width, checkpoint_missing_and_extra_keys,
-         misspelt_dataset_key, misspelt_train_key, misspelt_val_key, unknown_val_dtype, misspelt_network_argument]
+         misspelt_dataset_key, misspelt_train_key, misspelt_val_key, unknown_val_dtype, misspelt_network_argument,
+         zero_batch, lr_read_as_text, total_iter_not_a_number, total_iter_zero, misspelt_path_key, misspelt_logger_key,
+         misspelt_top_level_key, misspelt_dist_params_key]
 
 
 @pytest.fixture
@@ -299,3 +341,17 @@ def test_dataloader_worker_errors_become_one_line():
                          'ImageReadError: corrupt or unreadable image: /data/a.png\n')
     assert isinstance(err, known_errors())
     assert one_line(err) == 'corrupt or unreadable image: /data/a.png'
+
+
+def test_persistent_workers_without_workers_is_ignored_with_a_warning(setup):
+    """What a CPU user sets (num_worker_per_gpu: 0) with the persistent_workers: true of many shipped files."""
+    root = str(setup)
+    opt = base_opt(root)
+    opt['name'] = 'no_workers'
+    opt['datasets']['train'].update(num_worker_per_gpu=0, persistent_workers=True)
+    opt_path = osp.join(root, 'no_workers.yml')
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(opt, f)
+    result = run_basicsr(['train', '-opt', opt_path], root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'persistent_workers is ignored: num_worker_per_gpu is 0' in result.stderr

@@ -64,11 +64,80 @@ def check_pretrain_paths(opt):
 
 
 def check_values(opt):
-    """Option values the plugin's models read with a fixed set of choices."""
+    """Option values the plugin's models read with a fixed set of choices, and every number a run
+    depends on (:data:`NUMBERS`, :data:`DATASET_NUMBERS`)."""
     from gimsanet_arch.inference.engine import DTYPE_CHOICES
     dtype = (opt.get('val') or {}).get('dtype')
     if dtype is not None and str(dtype).lower() not in DTYPE_CHOICES:
         raise OptionError(f'val.dtype: unknown value {dtype!r}; expected one of {", ".join(DTYPE_CHOICES)}')
+    for keys, kind, low, high in NUMBERS:
+        node = opt
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get(keys[-1]) is not None:
+            _check_number('.'.join(keys), node[keys[-1]], kind, low, high)
+    for phase, dataset in (opt.get('datasets') or {}).items():
+        if not isinstance(dataset, dict):
+            raise OptionError(f'datasets.{phase}: expected a mapping of dataset options, got {dataset!r}')
+        for key, (kind, low) in DATASET_NUMBERS.items():
+            if dataset.get(key) is not None:
+                _check_number(f'datasets.{phase}.{key}', dataset[key], kind, low, None)
+        if phase == 'train' and opt.get('is_train', True) and dataset.get('batch_size_per_gpu') is None:
+            raise OptionError('datasets.train.batch_size_per_gpu is missing')
+
+
+# (option path, 'int' | 'float', lowest allowed, highest allowed (excluded) or None)
+NUMBERS = [
+    (('train', 'total_iter'), 'int', 1, None),
+    (('train', 'warmup_iter'), 'int', -1, None),
+    (('train', 'cpu_budget_hours'), 'float', 1e-9, None),
+    (('train', 'ema_decay'), 'float', 0, 1),
+    (('train', 'accum_steps'), 'int', 1, None),
+    (('train', 'optim_g', 'lr'), 'float', 0, None),
+    (('train', 'optim_g', 'weight_decay'), 'float', 0, None),
+    (('val', 'val_freq'), 'int', 1, None),
+    (('logger', 'print_freq'), 'int', 1, None),
+    (('logger', 'save_checkpoint_freq'), 'int', 1, None),
+    (('manual_seed', ), 'int', 0, None),
+    (('num_gpu', ), 'int', 0, None),
+]
+DATASET_NUMBERS = {'batch_size_per_gpu': ('int', 1), 'num_worker_per_gpu': ('int', 0), 'gt_size': ('int', 1),
+                   'dataset_enlarge_ratio': ('int', 1), 'sigma_test': ('float', 0)}
+
+
+def _check_number(name, value, kind, low, high):
+    """A number of ``kind`` in ``[low, high)``; strings get a hint for PyYAML's float trap."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            raise OptionError(f'{name}: expected a number, got {value!r}') from None
+        raise OptionError(f'{name}: {value!r} is read as text, not a number (PyYAML needs a dot in a float '
+                          f'with an exponent): write {_yaml_float(value)} or !!float {value}')
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise OptionError(f'{name}: expected a number, got {value!r}')
+    if kind == 'int' and float(value) != int(value):
+        raise OptionError(f'{name}: expected a whole number, got {value!r}')
+    if value < low or (high is not None and value >= high):
+        bound = f'>= {low}' if high is None else f'in [{low}, {high})'
+        raise OptionError(f'{name}: must be {bound}, got {value!r}')
+
+
+def _yaml_float(text):
+    mantissa, _, exponent = text.lower().partition('e')
+    return f'{mantissa}.0e{exponent}' if '.' not in mantissa and exponent else text
+
+
+def fix_worker_options(opt):
+    """``persistent_workers: true`` with ``num_worker_per_gpu: 0`` (what a CPU user sets) makes
+    torch's DataLoader raise; the option means nothing without workers, so it is turned off with
+    a warning."""
+    import sys
+    for phase, dataset in (opt.get('datasets') or {}).items():
+        if dataset.get('persistent_workers') and dataset.get('num_worker_per_gpu', 0) == 0:
+            print(f'warning: datasets.{phase}.persistent_workers is ignored: num_worker_per_gpu is 0 (no workers)',
+                  file=sys.stderr)
+            dataset['persistent_workers'] = False
 
 
 def check_options(opt, path):
@@ -77,8 +146,10 @@ def check_options(opt, path):
     for key in ('name', 'model_type', 'datasets'):
         if key not in opt:
             raise OptionError(f'{path}: required option "{key}" is missing')
+    check_section_keys(opt)  # first: a misspelt path key is reported as that, not as a missing file
     check_types(opt)
     check_values(opt)
+    fix_worker_options(opt)
     check_data_paths(opt)
     check_pretrain_paths(opt)
     return opt
@@ -138,6 +209,29 @@ def _report_unknown(opt, section, keys, known):
             if opt.get('strict_options', True):
                 raise err
             warnings.warn(str(err))
+
+
+# keys BasicSR (and the plugin) read at the top level and in path / logger / dist_params
+TOP_LEVEL_KEYS = {'name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'path', 'train', 'val', 'logger',
+                  'dist_params', 'is_train', 'dist', 'rank', 'world_size', 'auto_resume', 'root_path',
+                  'find_unused_parameters', 'broadcast_buffers', 'strict_options'}
+PATH_KEYS = {'resume_state', 'ignore_resume_networks', 'experiments_root', 'results_root', 'models',
+             'training_states', 'log', 'visualization', 'root', 'trust_checkpoint', 'param_key'}
+PATH_NETWORK_PREFIXES = ('pretrain_network_', 'strict_load_', 'param_key_')
+LOGGER_KEYS = {'print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb'}
+DIST_KEYS = {'backend', 'port', 'timeout'}
+
+
+def check_section_keys(opt):
+    """Misspelt keys at the top level and in ``path``, ``logger`` and ``dist_params``: BasicSR
+    ignores them silently (``path.pretrain_network`` would train from scratch)."""
+    networks = {k[len('network_'):] for k in opt if k.startswith('network_')}
+    top = [k for k in opt if k not in TOP_LEVEL_KEYS and not k.startswith('network_')]
+    _report_unknown(opt, 'top level', top, TOP_LEVEL_KEYS | {f'network_{n}' for n in networks or {'g'}})
+    path_known = PATH_KEYS | {p + n for p in PATH_NETWORK_PREFIXES for n in networks or {'g'}}
+    _report_unknown(opt, 'path', opt.get('path') or {}, path_known)
+    _report_unknown(opt, 'logger', opt.get('logger') or {}, LOGGER_KEYS)
+    _report_unknown(opt, 'dist_params', opt.get('dist_params') or {}, DIST_KEYS)
 
 
 def check_option_keys(opt):

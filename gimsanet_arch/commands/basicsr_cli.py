@@ -61,7 +61,9 @@ def run(phase, argv, prog='basicsr'):
         with handed_on(opt):
             if phase == 'train':
                 from basicsr.train import train_pipeline
+                from gimsanet_arch.training.run_lock import check_free
                 name = opt['name'] if not args.debug or opt['name'].startswith('debug') else 'debug_' + opt['name']
+                check_free(osp.join(root, 'experiments', name), name)  # before BasicSR archives anything
                 guard = ExperimentGuard(root, name)
                 train_pipeline(root)
             else:

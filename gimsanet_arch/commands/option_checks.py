@@ -377,7 +377,8 @@ def known_errors():
     """Error classes the CLI reports as one line (their messages name the file or key)."""
     from gimsanet_arch.training.checkpoint import CheckpointError, DiskFullError
     from gimsanet_arch.training.resume import ResumeError
-    return (OptionError, ImageReadError, CheckpointError, ResumeError, FloatingPointError, DiskFullError)
+    from gimsanet_arch.training.run_lock import RunLockError
+    return (OptionError, ImageReadError, CheckpointError, ResumeError, FloatingPointError, DiskFullError, RunLockError)
 
 
 def one_line(err):

@@ -67,6 +67,13 @@ class DenoiseModel(SRModel):
 
     def __init__(self, opt):
         self.current_iter = 0
+        self.run_lock = None
+        if opt.get('is_train') and opt.get('rank', 0) == 0 and (opt.get('path') or {}).get('experiments_root'):
+            # BasicSR has made (or reused) the run's folder by now; held until the process ends
+            from gimsanet_arch.training.run_lock import RunLock
+            self.run_lock = RunLock(opt['path']['experiments_root'])
+            if self.run_lock.stale:
+                get_root_logger().warning(f'took over the run lock left by {self.run_lock.stale} (no longer running)')
         super().__init__(opt)
 
     # ------------------------------------------------------------------ training set-up

@@ -355,3 +355,22 @@ def test_persistent_workers_without_workers_is_ignored_with_a_warning(setup):
     result = run_basicsr(['train', '-opt', opt_path], root)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'persistent_workers is ignored: num_worker_per_gpu is 0' in result.stderr
+
+
+def test_basicsr_test_refuses_random_weights_unless_allowed(setup, capsys, monkeypatch):
+    from gimsanet_arch.commands.basicsr_cli import run
+    root = str(setup)
+    opt = base_opt(root)
+    test_opt = {'name': 'no_weights', 'model_type': 'DenoiseModel', 'scale': 1, 'num_gpu': 0,
+                'datasets': {'test_1': opt['datasets']['val']}, 'network_g': opt['network_g'],
+                'path': {'pretrain_network_g': None}, 'val': {'metrics': opt['val']['metrics']}}
+    opt_path = osp.join(root, 'test.yml')
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(test_opt, f)
+    monkeypatch.setattr(sys, 'argv', list(sys.argv))
+    assert run('test', ['-opt', opt_path, '--root', root]) == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and 'path.pretrain_network_g is not set' in lines[0] and '--allow-random-weights' in lines[0]
+    assert not osp.exists(osp.join(root, 'results'))
+    assert run('test', ['-opt', opt_path, '--root', root, '--allow-random-weights']) == 0
+    assert osp.isdir(osp.join(root, 'results', 'no_weights'))

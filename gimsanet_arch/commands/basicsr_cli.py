@@ -10,25 +10,38 @@ import os.path as osp
 import sys
 
 USAGE = """usage: basicsr {train,test} -opt OPT.yml [--launcher none|pytorch|slurm] [--auto_resume]
-                      [--debug] [--force_yml key:sub=value ...] [--root DIR]
+                      [--debug] [--force_yml key:sub=value ...] [--root DIR] [--allow-random-weights]
 
   train   run BasicSR's training pipeline with the GIMSANet plugin registered
   test    run BasicSR's test pipeline (writes results/<name>/)
   --root  folder that receives experiments/, results/ and tb_logger/ (default: current directory)
+  --allow-random-weights  test: score a network without path.pretrain_network_g (its random initial weights)
 """
+# the plugin's own flags, taken out before BasicSR's parser sees the command line: name -> takes a value
+PLUGIN_FLAGS = {'--root': True, '--allow-random-weights': False}
 
 
-def _without_root(argv):
-    """``argv`` less ``--root DIR`` / ``--root=DIR`` (basicsr's parser does not know it)."""
+def _without_plugin_flags(argv):
+    """``argv`` less the plugin's flags (:data:`PLUGIN_FLAGS`: basicsr's parser does not know them)."""
     out, skip = [], False
     for arg in argv:
         if skip:
             skip = False
-        elif arg == '--root':
+        elif PLUGIN_FLAGS.get(arg):
             skip = True
-        elif not arg.startswith('--root='):
+        elif arg not in PLUGIN_FLAGS and not any(arg.startswith(f + '=') for f in PLUGIN_FLAGS):
             out.append(arg)
     return out
+
+
+def _check_test_weights(opt, allow_random):
+    """``basicsr test`` of a network without weights would report the PSNR of random weights."""
+    from gimsanet_arch.options import OptionError
+    path_opt = opt.get('path') or {}
+    for key in opt:
+        if key.startswith('network_') and not path_opt.get('pretrain_' + key) and not allow_random:
+            raise OptionError(f'path.pretrain_{key} is not set: the test would score random initial weights; give '
+                              'the checkpoint, or pass --allow-random-weights')
 
 
 def run(phase, argv, prog='basicsr'):
@@ -57,7 +70,9 @@ def run(phase, argv, prog='basicsr'):
         check_run(opt, args.opt, resuming=args.auto_resume)
         rank_errors.barrier()  # no rank creates a run folder while another one's checks fail
         os.makedirs(root, exist_ok=True)
-        sys.argv = [f'{prog} {phase}'] + _without_root(argv)
+        if phase == 'test':
+            _check_test_weights(opt, '--allow-random-weights' in argv)
+        sys.argv = [f'{prog} {phase}'] + _without_plugin_flags(argv)
         with handed_on(opt):
             if phase == 'train':
                 from basicsr.train import train_pipeline

@@ -128,6 +128,13 @@ def _yaml_float(text):
     return f'{mantissa}.0e{exponent}' if '.' not in mantissa and exponent else text
 
 
+def fill_defaults(opt):
+    """Keys BasicSR reads with ``[]`` although an obvious default exists (a missing one would be a
+    KeyError traceback deep in its loop): ``val.save_img`` (false)."""
+    if isinstance(opt.get('val'), dict):
+        opt['val'].setdefault('save_img', False)
+
+
 def fix_worker_options(opt):
     """``persistent_workers: true`` with ``num_worker_per_gpu: 0`` (what a CPU user sets) makes
     torch's DataLoader raise; the option means nothing without workers, so it is turned off with
@@ -149,6 +156,7 @@ def check_options(opt, path):
     check_section_keys(opt)  # first: a misspelt path key is reported as that, not as a missing file
     check_types(opt)
     check_values(opt)
+    fill_defaults(opt)
     fix_worker_options(opt)
     check_data_paths(opt)
     check_pretrain_paths(opt)

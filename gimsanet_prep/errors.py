@@ -30,4 +30,5 @@ class VerificationError(DataPreparationError):
     def __init__(self, path, problems):
         self.path = path
         self.problems = list(problems)
-        super().__init__(format_problems(f'LMDB {path} failed verification', self.problems))
+        super().__init__(format_problems(f'LMDB {path} failed verification (rebuild it: run the preparation '
+                                         'script again with --overwrite)', self.problems))

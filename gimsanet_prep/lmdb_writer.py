@@ -71,8 +71,49 @@ def lmdb_status(path):
 
 
 def open_readonly(path):
-    """Open an existing LMDB for reading only (no lock file written, no readahead)."""
+    """Open an existing LMDB for reading only (no lock file written, no readahead); a truncated
+    ``data.mdb`` raises :class:`~gimsanet_prep.errors.DataPreparationError` first (see
+    :func:`truncation_problem`)."""
+    problem = truncation_problem(path)
+    if problem:
+        from gimsanet_prep.errors import DataPreparationError
+        raise DataPreparationError(problem)
     return lmdb.open(path, readonly=True, lock=False, readahead=False, subdir=True)
+
+
+# LMDB's meta page (lmdb/mdb.c, 64-bit): 16-byte page header, then MDB_meta: magic, version (u32 each),
+# address, mapsize (u64), two MDB_db of 48 bytes (the first one's md_pad is the page size), last_pg, txnid.
+_LMDB_MAGIC = 0xBEEFC0DE
+_META_PAGE_SIZE, _META_LAST_PG = 16 + 24, 16 + 24 + 96
+
+
+def truncation_problem(path):
+    """Why ``path/data.mdb`` cannot be read safely, before opening it: a file shorter than the pages
+    its header says are in use (an interrupted copy, a full disk) makes reads die with SIGBUS, not
+    with an error. ``None`` when the size is right (or the file is not a 64-bit LMDB this can read)."""
+    import struct
+    data = os.path.join(path, 'data.mdb')
+    try:
+        size = os.path.getsize(data)
+        with open(data, 'rb') as f:
+            head = f.read(_META_LAST_PG + 16)
+            if len(head) < _META_LAST_PG + 16:
+                return f'LMDB {path} is truncated: data.mdb has {size} bytes, not even its header; rebuild it with --overwrite'
+            page_size = struct.unpack_from('<I', head, _META_PAGE_SIZE)[0]
+            if struct.unpack_from('<I', head, 16)[0] != _LMDB_MAGIC or not 512 <= page_size <= 1 << 16:
+                return None  # not a layout this check knows: let lmdb itself judge
+            f.seek(page_size)
+            second = f.read(_META_LAST_PG + 16)
+    except OSError:
+        return None
+    metas = [head] + ([second] if len(second) == len(head) else [])
+    # the current meta page is the one with the newer transaction id
+    last_pg, _ = max((struct.unpack_from('<QQ', m, _META_LAST_PG) for m in metas), key=lambda t: t[1])
+    needed = (last_pg + 1) * page_size
+    if size < needed:
+        return (f'LMDB {path} is truncated: data.mdb has {size} of {needed} bytes; rebuild it '
+                '(the preparation script with --overwrite)')
+    return None
 
 
 def folder_status(path):

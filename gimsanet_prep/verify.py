@@ -14,7 +14,7 @@ from tqdm import tqdm
 from gimsanet_prep.errors import VerificationError
 from gimsanet_prep.images import ImageReadError, decode
 from gimsanet_prep.jobs import ordered_map
-from gimsanet_prep.lmdb_writer import CHECKSUMS, META_INFO, PARTIAL_SUFFIX, open_readonly
+from gimsanet_prep.lmdb_writer import CHECKSUMS, META_INFO, PARTIAL_SUFFIX, open_readonly, truncation_problem
 
 _META_LINE = re.compile(r'^(\S+)\.png \((\d+),(\d+),(\d+)\) (\d+)$')
 
@@ -118,6 +118,9 @@ def verify_lmdb(lmdb_path, workers=1, progress=False):
     missing = [f'{n} missing' for n in ('data.mdb', META_INFO) if not os.path.isfile(os.path.join(lmdb_path, n))]
     if missing:
         raise VerificationError(lmdb_path, missing)
+    truncated = truncation_problem(lmdb_path)
+    if truncated:
+        raise VerificationError(lmdb_path, [truncated])
     entries = read_meta_info(lmdb_path)
     counts = collections.Counter(k for k, _, _ in entries)
     problems = [f'key {k!r} listed {n} times in {META_INFO}' for k, n in counts.items() if n > 1]

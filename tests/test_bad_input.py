@@ -158,6 +158,20 @@ def misspelt_network_argument(root, opt):
     return 'network_g (GIMSANet arguments): unknown option "num_feats"'
 
 
+def truncated_lmdb(root, opt):
+    """An interrupted copy or a full disk: reading it would end the process with SIGBUS."""
+    from gimsanet_prep.build import build_lmdb
+    from gimsanet_prep.jobs import single_image_jobs
+    paths = sorted(os.listdir(osp.join(root, 'train')))
+    items = [(osp.splitext(p)[0], osp.join(root, 'train', p)) for p in paths]
+    build_lmdb(osp.join(root, 'train.lmdb'), single_image_jobs(items, 'color'), progress=False, log=lambda m: None)
+    data = osp.join(root, 'train.lmdb', 'data.mdb')
+    with open(data, 'r+b') as f:
+        f.truncate(os.path.getsize(data) // 2)
+    opt['datasets']['train'].update(dataroot_gt=osp.join(root, 'train.lmdb'), io_backend={'type': 'lmdb'})
+    return 'train.lmdb is truncated: data.mdb has'
+
+
 def zero_batch(root, opt):
     opt['datasets']['train']['batch_size_per_gpu'] = 0
     return 'datasets.train.batch_size_per_gpu: must be >= 1, got 0'
@@ -201,7 +215,7 @@ def misspelt_dist_params_key(root, opt):
 CASES = [corrupt_file, truncated_png, empty_folder, gray_for_in_ch_3, image_smaller_than_gt_size, lmdb_missing_key,
          lmdb_wrong_meta_info, missing_meta_info_file, checkpoint_wrong_width, checkpoint_missing_and_extra_keys,
          misspelt_dataset_key, misspelt_train_key, misspelt_val_key, unknown_val_dtype, misspelt_network_argument,
-         zero_batch, lr_read_as_text, total_iter_not_a_number, total_iter_zero, misspelt_path_key, misspelt_logger_key,
+         truncated_lmdb, zero_batch, lr_read_as_text, total_iter_not_a_number, total_iter_zero, misspelt_path_key, misspelt_logger_key,
          misspelt_top_level_key, misspelt_dist_params_key]
 
 

@@ -41,6 +41,10 @@ def _check_data_path(section, key, path, backend):
         if not osp.isfile(osp.join(path, 'data.mdb')):
             raise OptionError(f'{section}.{key}: LMDB not found: {path} (no data.mdb inside; '
                               'run the data preparation script for this dataset first)')
+        from gimsanet_prep.lmdb_writer import truncation_problem
+        truncated = truncation_problem(path)
+        if truncated:
+            raise OptionError(f'{section}.{key}: {truncated}')
     elif not osp.exists(path):
         raise OptionError(f'{section}.{key}: dataset path not found: {path}')
 

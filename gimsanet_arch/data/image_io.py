@@ -29,8 +29,12 @@ class LmdbReader:
     the run shares and which is reopened after a fork into a DataLoader worker)."""
 
     def __init__(self, path):
+        from gimsanet_prep.lmdb_writer import truncation_problem
         if not osp.isfile(osp.join(path, 'data.mdb')):
             raise ImageReadError(f'LMDB not found: {path} (no data.mdb)')
+        truncated = truncation_problem(path)  # reading a truncated file would end the process with SIGBUS
+        if truncated:
+            raise ImageReadError(truncated)
         self.path = path
 
     def _env(self):
@@ -38,8 +42,14 @@ class LmdbReader:
         return shared_env(self.path)
 
     def get(self, key):
-        with self._env().begin(write=False) as txn:
-            value = txn.get(key.encode('ascii'))
+        import lmdb
+        try:
+            with self._env().begin(write=False) as txn:
+                value = txn.get(key.encode('ascii'))
+                value = None if value is None else bytes(value)
+        except lmdb.Error as err:  # a damaged page: name the LMDB and the key, not lmdb's internals
+            raise ImageReadError(f'LMDB {self.path} is damaged (reading key "{key}": {type(err).__name__}: {err}); '
+                                 'rebuild it with the preparation script and --overwrite') from None
         if value is None:
             raise ImageReadError(f'key "{key}" not found in LMDB {self.path} (check meta_info.txt)')
-        return bytes(value)
+        return value

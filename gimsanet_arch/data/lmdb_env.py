@@ -35,6 +35,11 @@ def shared_env(path, **flags):
             env = _ENVS.get(key)
             if env is None:
                 import lmdb
+                from gimsanet_prep.images import ImageReadError
+                from gimsanet_prep.lmdb_writer import truncation_problem
+                truncated = truncation_problem(str(path))  # reading one would end the process with SIGBUS
+                if truncated:
+                    raise ImageReadError(truncated)
                 env = lmdb.open(str(path), **dict(READ_FLAGS, **flags))
                 _ENVS[key] = env
     return env

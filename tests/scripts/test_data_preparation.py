@@ -380,3 +380,43 @@ def test_scripts_have_help_with_download_and_command():
         with open(os.path.join(SCRIPTS, f'{name}.py')) as f:
             doc = f.read()
         assert 'http' in doc and f'python scripts/data_preparation/{name}.py' in doc
+
+
+def _truncate(lmdb_path, keep=0.5):
+    data = os.path.join(lmdb_path, 'data.mdb')
+    size = os.path.getsize(data)
+    with open(data, 'r+b') as f:
+        f.truncate(int(size * keep))
+    return size
+
+
+def test_a_truncated_lmdb_is_one_line_not_a_crash(tmp_path, rng):
+    make_bsd(tmp_path, rng)
+    run_script('bsd', ['--sets', 'CBSD68', '--any-count'], cwd=tmp_path)
+    lmdb_path = tmp_path / 'datasets' / 'CBSD68' / 'test.lmdb'
+    size = _truncate(str(lmdb_path))
+    proc = run_script('bsd', ['--sets', 'CBSD68', '--any-count', '--verify'], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr  # not SIGBUS (-7)
+    assert f'is truncated: data.mdb has {size // 2} of {size} bytes' in proc.stderr and '--overwrite' in proc.stderr
+    # the datasets refuse it before reading (BasicSR's own LMDB backend too, through the shared environment)
+    from gimsanet_arch.data.image_io import ImageReadError, LmdbReader
+    from gimsanet_arch.data.lmdb_env import shared_env
+    with pytest.raises(ImageReadError, match='is truncated'):
+        LmdbReader(str(lmdb_path))
+    with pytest.raises(ImageReadError, match='is truncated'):
+        shared_env(str(lmdb_path))
+    # rebuilt with --overwrite, it verifies again
+    run_script('bsd', ['--sets', 'CBSD68', '--any-count', '--verify', '--overwrite'], cwd=tmp_path)
+
+
+def test_a_damaged_lmdb_page_names_the_lmdb_and_key(tmp_path, rng):
+    make_bsd(tmp_path, rng)
+    run_script('bsd', ['--sets', 'CBSD68', '--any-count'], cwd=tmp_path)
+    lmdb_path = tmp_path / 'datasets' / 'CBSD68' / 'test.lmdb'
+    data = os.path.join(lmdb_path, 'data.mdb')
+    with open(data, 'r+b') as f:  # scribble over every page after the two meta pages
+        f.seek(2 * 4096)
+        f.write(b'\xa5' * (os.path.getsize(data) - 2 * 4096))
+    from gimsanet_arch.data.image_io import ImageReadError, LmdbReader
+    with pytest.raises(ImageReadError, match=r'is damaged \(reading key "200001"'):
+        LmdbReader(str(lmdb_path)).get('200001')

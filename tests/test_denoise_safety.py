@@ -63,11 +63,15 @@ def refused(proc, *words):
     (['--arch', 'GIMSANet', '--arch-args', '{num_feat:4}', '--weights', 'tiny.pth'], ['space after each colon']),
     (['--arch', 'GIMSANet', '--arch-args', '{num_fet: 4}', '--weights', 'tiny.pth'], ['num_fet']),
     (['--arch', 'GIMSANet', '--weights', 'notes.txt'], ['notes.txt', 'not a PyTorch checkpoint']),
+    (['-opt', 'broken.yml'], ['invalid YAML in broken.yml (line 2']),
+    (['-opt', 'unknown_type.yml'], ['unknown network type "GIMSANett"', 'Did you mean "GIMSANet"']),
     (['-o', 'photos/a.png'], ['photos/a.png', 'is a file']),
     (['-o', 'photos/a.png/sub'], ['cannot write to the output folder']),
 ])
 def test_bad_arguments_are_one_line_and_change_nothing(photos, args, words):
     (photos / 'notes.txt').write_text('not weights\n')
+    (photos / 'broken.yml').write_text('network_g: {type: GIMSANet\n')
+    (photos / 'unknown_type.yml').write_text('network_g: {type: GIMSANett}\npath: {pretrain_network_g: tiny.pth}\n')
     before = checksums(photos)
     inputs = ['photos', '-o', 'out'] if args[0] != '-o' else ['photos/b.png']
     refused(denoise(photos, *inputs, *args), *words)

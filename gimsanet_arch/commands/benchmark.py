@@ -24,6 +24,8 @@ import os
 import os.path as osp
 import sys
 
+from gimsanet_arch.options import OptionError
+
 SPEED_KEYS = ['model', 'arch', 'params', 'macs_per_pixel', 'size', 'dtype', 'layout', 'tile', 'tiles', 'latency_ms',
               'mp_per_s', 'peak_mem_mb', 'mem_source', 'runs', 'device', 'note']
 QUALITY_KEYS = ['model', 'data', 'sigma', 'psnr', 'ssim', 'images', 'params', 'macs_per_pixel', 'weights']
@@ -193,7 +195,7 @@ def main(argv=None):
         cases = benchmark.make_cases(args.sizes, args.dtypes, [c == 'on' for c in args.channels_last], args.tile,
                                      args.grid, args.variant_sizes)
         device, label = benchmark.prepare_machine(args.device, args.threads)
-    except ValueError as err:
+    except (ValueError, OptionError) as err:
         print(f'gimsanet-benchmark: error: {err}', file=sys.stderr)
         return 2
     print(f'{len(specs)} model(s) x {len(cases)} case(s) on {label}')

@@ -20,6 +20,8 @@ import argparse
 import os
 import sys
 
+from gimsanet_arch.options import OptionError
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog='compare', description=__doc__,
@@ -52,7 +54,7 @@ def main(argv=None):
 
     try:
         specs = network.collect_specs(args.opt, args.model, trust=args.trust_checkpoint)
-    except ValueError as err:
+    except (ValueError, OptionError) as err:
         print(f'compare: error: {err}', file=sys.stderr)
         return 2
     if not specs:

@@ -36,15 +36,10 @@ class ModelSpec:
 
 
 def load_yaml(path):
-    """An option (or arch-options) YAML file as a dict, with BasicSR's ordered loader."""
-    from basicsr.utils.options import ordered_yaml
-    if not osp.isfile(path):
-        raise ValueError(f'option file not found: {path}')
-    with open(path) as f:
-        opt = yaml.load(f, Loader=ordered_yaml()[0])
-    if not isinstance(opt, dict):
-        raise ValueError(f'{path}: not a mapping of options')
-    return opt
+    """An option (or arch-options) YAML file as a dict: the plugin's one reader
+    (:func:`gimsanet_arch.options.load_yaml`), whose errors name the file and line."""
+    from gimsanet_arch.options import load_yaml as read_option_file
+    return read_option_file(path)
 
 
 def spec_from_options(opt, name, default_param_key='params'):
@@ -126,6 +121,14 @@ def build(spec, device='cpu'):
     """Build (and load) the network of ``spec``; returns ``(net, multiple)``: the network in eval
     mode on ``device`` and the padding multiple its input needs."""
     from basicsr.archs import build_network
+    from basicsr.utils.registry import ARCH_REGISTRY
+    arch = spec.network_opt.get('type')
+    if arch not in ARCH_REGISTRY:
+        import difflib
+        close = difflib.get_close_matches(str(arch), sorted(ARCH_REGISTRY.keys()), n=1, cutoff=0.5)
+        hint = f' Did you mean "{close[0]}"?' if close else ''
+        raise OptionError(f'{spec.name}: unknown network type "{arch}".{hint} Registered: '
+                          f'{", ".join(sorted(ARCH_REGISTRY.keys()))}')
     try:
         net = build_network(deepcopy(spec.network_opt))
     except TypeError as err:  # an argument the architecture does not take

@@ -1,10 +1,10 @@
 """``gimsanet-denoise``: denoise your own photos with a trained model.
 
     gimsanet-denoise photo.png -o out/        # the shipped GIMSANet weights (colour, blind sigma 0-55)
-    gimsanet-denoise photo.png --arch GIMSANet --weights experiments/x/models/net_g_latest.pth -o out/
+    gimsanet-denoise photo.png --weights experiments/x/models/net_g_latest.pth -o out/   # arch read from the weights
     gimsanet-denoise 'shots/*.tif' -opt options/test/Restormer/test_Restormer_RealDenoising_SIDD.yml -o out/
-    gimsanet-denoise photos/ --arch NAFNet --arch-args '{width: 32, enc_blk_nums: [2,2,4,8], middle_blk_num: 12,
-        dec_blk_nums: [2,2,2,2]}' --weights NAFNet-SIDD-width32.pth --tile 512 --tile-overlap 64 -o out/
+    gimsanet-denoise photos/ --weights NAFNet-SIDD-width32.pth --tile 512 --tile-overlap 64 -o out/
+    gimsanet-denoise photos/ --weights real_denoising.pth -o out/      # Restormer: read from the weights too
 
 Inputs: files, folders (searched recursively; the sub-folders are kept in the output) or glob
 patterns. 8- and 16-bit PNG, TIFF, JPEG, BMP, WebP; the output has the input's bit depth and
@@ -50,7 +50,9 @@ def parse_args(argv=None):
     model = p.add_argument_group('model (one of -opt or --arch; neither: the shipped GIMSANet weights)')
     model.add_argument('-opt', help='BasicSR option file: its network_g and path.pretrain_network_g')
     model.add_argument('--arch', help='registered architecture name (GIMSANet, Restormer, NAFNet, ...)')
-    model.add_argument('--weights', help='checkpoint for --arch (params_ema, then params, then a bare state_dict)')
+    model.add_argument('--weights', help='checkpoint (.pth or .safetensors; params_ema, then params, then a bare '
+                       'state_dict); GIMSANet, NAFNet and Restormer are recognised from the weights, so --arch and '
+                       '--arch-args are needed only for other architectures or to override')
     model.add_argument('--arch-args', help="constructor arguments for --arch: YAML/JSON text or file")
     model.add_argument('--trust-checkpoint', action='store_true',
                        help='allow a checkpoint that needs full pickle (it can run code): only for files you trust')
@@ -96,8 +98,8 @@ def check_arguments(args):
     if args.ext is not None and '.' + args.ext.lower().lstrip('.') not in IMAGE_EXTENSIONS:
         raise ValueError(f'--ext {args.ext!r} is not an image format this command writes '
                          f'({", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)})')
-    if args.arch_args and not args.arch:
-        raise ValueError('--arch-args needs --arch NAME')
+    if args.arch_args and not (args.arch or args.weights):
+        raise ValueError('--arch-args needs --weights (or --arch NAME)')
     network.parse_arch_args(args.arch_args)  # its one-line OptionError, before any image is listed
 
 
@@ -187,11 +189,13 @@ def load_model(args, device):
     network prepared for the engine's fast path (channels_last weights, ``--compile``)."""
     if args.opt and args.arch:
         raise ValueError('give the model with either -opt OPTION_FILE or --arch NAME --weights CKPT, not both')
-    if args.weights and not args.arch:
-        raise ValueError('--weights needs --arch NAME (the architecture the checkpoint belongs to)')
     if args.opt:
         spec = network.spec_from_option_file(args.opt, default_param_key='params_ema')
         spec.trust = spec.trust or args.trust_checkpoint
+    elif args.weights:  # the architecture and its arguments are read from the weights
+        spec = network.spec_from_weights(args.weights, args.arch, args.arch_args, trust=args.trust_checkpoint)
+        found = ', '.join(f'{k}={v}' for k, v in spec.detected.items())
+        print(f'{args.weights}: {spec.network_opt["type"]} ({found})')
     elif args.arch:
         spec = network.spec_from_arch(args.arch, args.weights, args.arch_args, trust=args.trust_checkpoint)
     else:

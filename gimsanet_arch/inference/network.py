@@ -100,6 +100,35 @@ def spec_from_arch(arch, weights=None, arch_args=None, name=None, trust=False):
     return ModelSpec(name or arch, network_opt, weights, param_key='params_ema', trust=trust)
 
 
+# architectures whose weights are laid out like a detected one (a detected NAFNet may run as NAFNetLocal)
+SAME_WEIGHTS = {'NAFNetLocal': 'NAFNet'}
+
+
+def spec_from_weights(weights, arch=None, arch_args=None, name=None, trust=False):
+    """A :class:`ModelSpec` whose architecture and arguments are read from the checkpoint itself
+    (:mod:`gimsanet_arch.archs.detect`); ``arch`` / ``arch_args`` given too override what was read
+    (e.g. ``--arch NAFNetLocal --arch-args '{train_size: [1, 3, 256, 256]}'``)."""
+    from gimsanet_arch.archs.detect import UnknownArchitecture, detect
+    from gimsanet_arch.training.checkpoint import extract_state_dict, load_checkpoint_file
+    if arch:
+        spec_from_arch(arch, weights, arch_args)  # an unknown --arch or bad --arch-args: said before any loading
+    state = extract_state_dict(load_checkpoint_file(weights, trust=trust), weights, 'params_ema')
+    try:
+        found, found_args = detect(state)
+    except UnknownArchitecture as err:
+        if arch:  # another architecture: its arguments come from --arch-args alone
+            spec = spec_from_arch(arch, weights, arch_args, name=name, trust=trust)
+            spec.detected = {}
+            return spec
+        raise OptionError(f'{weights}: {err}') from None
+    if arch and SAME_WEIGHTS.get(arch, arch) != found:
+        raise OptionError(f'{weights} holds {found} weights, not {arch}; leave out --arch to use them as {found}')
+    given = parse_arch_args(arch_args) if isinstance(arch_args, (str, type(None))) else dict(arch_args)
+    spec = spec_from_arch(arch or found, weights, {**found_args, **given}, name=name, trust=trust)
+    spec.detected = found_args
+    return spec
+
+
 def spec_from_model_arg(text):
     """``NAME=ARCH_OPTIONS_YAML[:CHECKPOINT]``: the yml holds ``network_g`` (or is the network dict
     itself); no checkpoint means random initial weights."""

@@ -220,10 +220,12 @@ def test_official_checkpoints_load_through_weights(tmp_path, arch, case):
     torch.save({'params': ref['state_dict']}, released)
     img = smooth_image(24, 32, 3, np.uint16)  # 16-bit keeps the comparison fine-grained
     cv2.imwrite(str(tmp_path / 'in.png'), img)
-    for weights in (os.path.join(FIXTURES, arch.lower(), f'{case}.pt'), released):
-        out_dir = tmp_path / ('out_' + os.path.basename(str(weights)))
-        code, _ = run_cli([tmp_path / 'in.png', '-o', out_dir, '--arch', arch, '--weights', weights,
-                           '--arch-args', json.dumps(ref['kwargs'])])
+    runs = [(weights, ['--arch', arch, '--arch-args', json.dumps(ref['kwargs'])])
+            for weights in (os.path.join(FIXTURES, arch.lower(), f'{case}.pt'), released)]
+    runs.append((released, []))  # --weights alone: the architecture and its arguments read from the file
+    for index, (weights, model_args) in enumerate(runs):
+        out_dir = tmp_path / f'out_{index}'
+        code, _ = run_cli([tmp_path / 'in.png', '-o', out_dir, '--weights', weights, *model_args])
         assert code == 0
         out = cv2.imread(str(out_dir / 'in.png'), cv2.IMREAD_UNCHANGED)
         from basicsr.archs import build_network
@@ -240,9 +242,14 @@ def test_bad_model_arguments_are_one_line(tmp_path, capsys):
     code, cap = run_cli([tmp_path / 'p.png', '--arch', 'GIMSNet', '--weights', 'x.pth'], capsys)
     assert code == 2 and 'Did you mean "GIMSANet"' in cap.err
     torch.save({'params': tiny_gimsanet(1).state_dict()}, tmp_path / 'gray.pth')
-    code, cap = run_cli([tmp_path / 'p.png', '--arch', 'GIMSANet', '--weights', tmp_path / 'gray.pth',
-                         '--arch-args', '{num_feat: 8}'], capsys)
+    code, cap = run_cli([tmp_path / 'p.png', '--weights', tmp_path / 'gray.pth', '--arch-args', '{in_channels: 3}'],
+                        capsys)  # a given argument overrides what the weights say, and must match them
     assert code == 2 and 'shape mismatch' in cap.err and len(cap.err.strip().splitlines()) == 1
+    code, cap = run_cli([tmp_path / 'p.png', '--arch', 'NAFNet', '--weights', tmp_path / 'gray.pth'], capsys)
+    assert code == 2 and 'holds GIMSANet weights, not NAFNet' in cap.err
+    torch.save({'params': {'conv.weight': torch.zeros(2, 2, 3, 3)}}, tmp_path / 'other.pth')
+    code, cap = run_cli([tmp_path / 'p.png', '--weights', tmp_path / 'other.pth'], capsys)
+    assert code == 2 and 'no known architecture' in cap.err and len(cap.err.strip().splitlines()) == 1
     code, cap = run_cli([tmp_path / 'nothing*.png', '--arch', 'GIMSANet', '--weights', tmp_path / 'gray.pth'], capsys)
     assert code == 2 and 'nothing*.png' in cap.err
 

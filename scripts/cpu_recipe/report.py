@@ -1,0 +1,95 @@
+"""Tables and plots of the CPU-recipe runs from the CSVs of ``score_runs.py`` (docs/cpu_recipe.md).
+
+    python scripts/cpu_recipe/report.py table docs/cpu_recipe/pilots.csv --baseline Pilot_base
+        # Markdown table: one row per run (last checkpoint), PSNR/SSIM at each sigma, difference at sigma 25
+    python scripts/cpu_recipe/report.py curve docs/cpu_recipe/grad_branch.csv --sigma 25 \\
+        --out docs/cpu_recipe/grad_branch.png   # validation PSNR against CPU-hours, one line per run
+"""
+import argparse
+import csv
+import os.path as osp
+import sys
+from collections import defaultdict
+
+
+def read_rows(path, weights='params'):
+    with open(path) as f:
+        return [r for r in csv.DictReader(f) if r['weights'] == weights]
+
+
+def label(run):
+    """``train_GIMSANet_Pilot_lr1e-3`` -> ``Pilot_lr1e-3``."""
+    return run[len('train_GIMSANet_'):] if run.startswith('train_GIMSANet_') else run
+
+
+def last_checkpoint_table(rows, baseline=None, delta_sigma='25'):
+    by_run = defaultdict(dict)
+    for r in rows:
+        it = int(r['iteration'])
+        run = by_run[r['run']]
+        if it >= run.get('_it', -1):
+            if it > run.get('_it', -1):
+                run.clear()
+                run['_it'], run['_cpu'] = it, r['cpu_h']
+            run[r['sigma']] = (float(r['psnr']), float(r['ssim']))
+    sigmas = sorted({s for run in by_run.values() for s in run if not s.startswith('_')}, key=float)
+    base = next((v for k, v in by_run.items() if baseline and label(k).endswith(baseline)), None)
+    head = ['run', 'iterations', 'CPU-h'] + [f'σ {s} PSNR / SSIM' for s in sigmas]
+    if base:
+        head.append(f'Δ σ {delta_sigma} vs {baseline}')
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for run in sorted(by_run, key=lambda k: -by_run[k].get(delta_sigma, (0, 0))[0]):
+        v = by_run[run]
+        cells = [label(run), f'{v["_it"]:,}', f'{float(v["_cpu"]):.2f}' if v['_cpu'] else '']
+        cells += [f'{v[s][0]:.2f} / {v[s][1]:.4f}' if s in v else '' for s in sigmas]
+        if base:
+            cells.append(f'{v[delta_sigma][0] - base[delta_sigma][0]:+.2f}' if delta_sigma in v else '')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def plot_curve(rows, sigma, out, title):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    curves = defaultdict(list)
+    for r in rows:
+        if r['sigma'] == sigma and r['cpu_h']:
+            curves[r['run']].append((float(r['cpu_h']), float(r['psnr'])))
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for run, points in sorted(curves.items()):
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker='o', ms=3, label=label(run))
+    ax.set_xlabel('CPU-hours of training (one thread)')
+    ax.set_ylabel(f'PSNR (dB), σ {sigma}, CBSD432 hold-out (32 images)')
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('what', choices=['table', 'curve'])
+    p.add_argument('csv')
+    p.add_argument('--weights', default='params')
+    p.add_argument('--baseline', help='run label the table compares with (e.g. Pilot_base)')
+    p.add_argument('--sigma', default='25')
+    p.add_argument('--out', help='curve: the PNG to write')
+    p.add_argument('--title', default='GIMSANet colour, blind sigma, CPU budget')
+    args = p.parse_args(argv)
+    if not osp.isfile(args.csv):
+        print(f'error: {args.csv} not found (run score_runs.py first)', file=sys.stderr)
+        return 2
+    rows = read_rows(args.csv, args.weights)
+    if args.what == 'table':
+        print(last_checkpoint_table(rows, args.baseline, args.sigma))
+    else:
+        print(plot_curve(rows, args.sigma, args.out or osp.splitext(args.csv)[0] + '.png', args.title))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Start (or continue, --auto_resume) the long CPU runs of docs/cpu_recipe.md in the background, one
+# thread each; every run stops by itself when its train.cpu_budget_hours is spent.
+#   bash scripts/cpu_recipe/run_long.sh                    # every option file in options/train/GIMSANet/cpu/
+#   bash scripts/cpu_recipe/run_long.sh NoGrad GradScaled  # only those whose name contains one of the words
+#   EXTRA='--force_yml train:cpu_budget_hours=12' bash scripts/cpu_recipe/run_long.sh NoGrad   # continue to 12 h
+# Logs: experiments/cpu_logs/<name>.out. Stop them cleanly (state saved): pkill -TERM -f 'options/train/GIMSANet/cpu/'
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mkdir -p experiments/cpu_logs
+for opt in options/train/GIMSANet/cpu/train_*.yml; do
+    name="$(basename "$opt" .yml)"
+    if [[ $# -gt 0 ]]; then
+        keep=0; for word in "$@"; do [[ "$name" == *"$word"* ]] && keep=1; done
+        [[ $keep == 1 ]] || continue
+    fi
+    # shellcheck disable=SC2086  # EXTRA is a list of arguments
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nohup basicsr train -opt "$opt" --auto_resume ${EXTRA:-} \
+        >> "experiments/cpu_logs/$name.out" 2>&1 &
+    echo "started $name (pid $!), log experiments/cpu_logs/$name.out"
+done

@@ -37,6 +37,8 @@ setup(
         'plots': ['matplotlib'],
         # ONNX export and its check (onnxscript: torch's dynamo-based ONNX exporter needs it)
         'export': ['onnx', 'onnxruntime', 'onnxscript'],
+        # GIMSANet in spandrel's registry (chaiNNer, ComfyUI, ...): gimsanet_arch.spandrel_support.install()
+        'spandrel': ['spandrel'],
     },
     entry_points={'console_scripts': [
         'basicsr=gimsanet_arch.commands.basicsr_cli:main',

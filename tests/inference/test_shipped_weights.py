@@ -59,13 +59,18 @@ def test_denoise_command_uses_the_shipped_weights_when_given_no_model(tmp_path, 
     assert (tmp_path / 'out' / 'coffee.png').exists()
 
 
-def test_weights_without_arch_is_an_error(tmp_path, capsys):
+def test_weights_alone_are_recognised(tmp_path, capsys):
+    """--weights without --arch: the architecture and its arguments are read from the file."""
     from gimsanet_arch.commands import denoise
     photo = tmp_path / 'x.png'
     import cv2
-    cv2.imwrite(str(photo), np.zeros((8, 8, 3), np.uint8))
-    assert denoise.main([str(photo), '--weights', 'w.pth', '-o', str(tmp_path)]) == 2
-    assert '--weights needs --arch' in capsys.readouterr().err
+    cv2.imwrite(str(photo), np.full((8, 8, 3), 90, np.uint8))
+    weights = shipped_weights.weights_path()
+    assert denoise.main([str(photo), '--weights', weights, '-o', str(tmp_path / 'out'), '--no-progress']) == 0
+    out = capsys.readouterr().out
+    record = shipped_weights.info()['network_g']
+    assert f'{weights}: GIMSANet (' in out and f"grad_mode={record['grad_mode']}" in out
+    assert (tmp_path / 'out' / 'x.png').exists()
 
 
 def test_missing_shipped_weights_name_is_a_clear_error():

@@ -34,6 +34,15 @@ def _without_plugin_flags(argv):
     return out
 
 
+def _check_no_live_run(opt, args, root):
+    """Rank 0 (which holds the run lock): stop before BasicSR archives a folder a live run uses."""
+    from basicsr.utils.dist_util import get_dist_info
+    from gimsanet_arch.training.run_lock import check_free
+    if get_dist_info()[0] == 0:
+        name = opt['name'] if not args.debug or opt['name'].startswith('debug') else 'debug_' + opt['name']
+        check_free(osp.join(os.path.abspath(root), 'experiments', name), name)
+
+
 def _check_test_weights(opt, allow_random):
     """``basicsr test`` of a network without weights would report the PSNR of random weights."""
     from gimsanet_arch.options import OptionError
@@ -68,6 +77,8 @@ def run(phase, argv, prog='basicsr'):
             init_dist(args.launcher, **dist_params(opt))
             rank_errors.start()
         check_run(opt, args.opt, resuming=args.auto_resume)
+        if phase == 'train':
+            _check_no_live_run(opt, args, root)
         rank_errors.barrier()  # no rank creates a run folder while another one's checks fail
         os.makedirs(root, exist_ok=True)
         if phase == 'test':
@@ -76,9 +87,7 @@ def run(phase, argv, prog='basicsr'):
         with handed_on(opt):
             if phase == 'train':
                 from basicsr.train import train_pipeline
-                from gimsanet_arch.training.run_lock import check_free
                 name = opt['name'] if not args.debug or opt['name'].startswith('debug') else 'debug_' + opt['name']
-                check_free(osp.join(root, 'experiments', name), name)  # before BasicSR archives anything
                 guard = ExperimentGuard(root, name)
                 train_pipeline(root)
             else:

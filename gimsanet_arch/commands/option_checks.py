@@ -3,6 +3,7 @@ the errors people actually meet are one clear line instead of a traceback from d
 import difflib
 import os.path as osp
 
+from gimsanet_arch.commands.option_values import check_numbers
 from gimsanet_arch.options import OptionError
 from gimsanet_prep.images import ImageReadError, sniff_image_file
 
@@ -69,67 +70,12 @@ def check_pretrain_paths(opt):
 
 def check_values(opt):
     """Option values the plugin's models read with a fixed set of choices, and every number a run
-    depends on (:data:`NUMBERS`, :data:`DATASET_NUMBERS`)."""
+    depends on (:mod:`gimsanet_arch.commands.option_values`)."""
     from gimsanet_arch.inference.engine import DTYPE_CHOICES
     dtype = (opt.get('val') or {}).get('dtype')
     if dtype is not None and str(dtype).lower() not in DTYPE_CHOICES:
         raise OptionError(f'val.dtype: unknown value {dtype!r}; expected one of {", ".join(DTYPE_CHOICES)}')
-    for keys, kind, low, high in NUMBERS:
-        node = opt
-        for key in keys[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict) and node.get(keys[-1]) is not None:
-            _check_number('.'.join(keys), node[keys[-1]], kind, low, high)
-    for phase, dataset in (opt.get('datasets') or {}).items():
-        if not isinstance(dataset, dict):
-            raise OptionError(f'datasets.{phase}: expected a mapping of dataset options, got {dataset!r}')
-        for key, (kind, low) in DATASET_NUMBERS.items():
-            if dataset.get(key) is not None:
-                _check_number(f'datasets.{phase}.{key}', dataset[key], kind, low, None)
-        if phase == 'train' and opt.get('is_train', True) and dataset.get('batch_size_per_gpu') is None:
-            raise OptionError('datasets.train.batch_size_per_gpu is missing')
-
-
-# (option path, 'int' | 'float', lowest allowed, highest allowed (excluded) or None)
-NUMBERS = [
-    (('train', 'total_iter'), 'int', 1, None),
-    (('train', 'warmup_iter'), 'int', -1, None),
-    (('train', 'cpu_budget_hours'), 'float', 1e-9, None),
-    (('train', 'ema_decay'), 'float', 0, 1),
-    (('train', 'accum_steps'), 'int', 1, None),
-    (('train', 'optim_g', 'lr'), 'float', 0, None),
-    (('train', 'optim_g', 'weight_decay'), 'float', 0, None),
-    (('val', 'val_freq'), 'int', 1, None),
-    (('logger', 'print_freq'), 'int', 1, None),
-    (('logger', 'save_checkpoint_freq'), 'int', 1, None),
-    (('manual_seed', ), 'int', 0, None),
-    (('num_gpu', ), 'int', 0, None),
-]
-DATASET_NUMBERS = {'batch_size_per_gpu': ('int', 1), 'num_worker_per_gpu': ('int', 0), 'gt_size': ('int', 1),
-                   'dataset_enlarge_ratio': ('int', 1), 'sigma_test': ('float', 0)}
-
-
-def _check_number(name, value, kind, low, high):
-    """A number of ``kind`` in ``[low, high)``; strings get a hint for PyYAML's float trap."""
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            raise OptionError(f'{name}: expected a number, got {value!r}') from None
-        raise OptionError(f'{name}: {value!r} is read as text, not a number (PyYAML needs a dot in a float '
-                          f'with an exponent): write {_yaml_float(value)} or !!float {value}')
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise OptionError(f'{name}: expected a number, got {value!r}')
-    if kind == 'int' and float(value) != int(value):
-        raise OptionError(f'{name}: expected a whole number, got {value!r}')
-    if value < low or (high is not None and value >= high):
-        bound = f'>= {low}' if high is None else f'in [{low}, {high})'
-        raise OptionError(f'{name}: must be {bound}, got {value!r}')
-
-
-def _yaml_float(text):
-    mantissa, _, exponent = text.lower().partition('e')
-    return f'{mantissa}.0e{exponent}' if '.' not in mantissa and exponent else text
+    check_numbers(opt)
 
 
 def fill_defaults(opt):

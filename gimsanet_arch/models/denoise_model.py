@@ -45,8 +45,7 @@ from basicsr.utils.registry import METRIC_REGISTRY, MODEL_REGISTRY
 from gimsanet_arch.archs.arch_info import pad_multiple as arch_pad_multiple
 from gimsanet_arch.inference import engine
 from gimsanet_arch.models.lr_scheduler import build_scheduler
-from gimsanet_arch.training import budget as cpu_budget
-from gimsanet_arch.training.budget import CpuBudget, StopSignal
+from gimsanet_arch.models.run_stops import RunStops
 
 LOSS_LOG_NAMES = {'pixel_opt': 'l_pix', 'grad_opt': 'l_grad', 'gradient_opt': 'l_grad', 'perceptual_opt': 'l_percep',
                   'psnr_opt': 'l_psnr'}
@@ -62,7 +61,7 @@ def _float_hwc(tensor):
 
 
 @MODEL_REGISTRY.register()
-class DenoiseModel(SRModel):
+class DenoiseModel(RunStops, SRModel):
     """Denoising model for BasicSR (see module docstring for the options)."""
 
     def __init__(self, opt):
@@ -116,9 +115,7 @@ class DenoiseModel(SRModel):
         logger.info(f'bf16 autocast in training forward: {self.use_bf16}')
         self.max_nonfinite = int(train_opt.get('max_nonfinite_steps', 5))
         self.nonfinite_in_a_row = 0
-        hours = train_opt.get('cpu_budget_hours')
-        self.cpu_budget = CpuBudget(hours) if hours else None
-        self.stop_signal = StopSignal()
+        self.setup_stops(train_opt.get('cpu_budget_hours'))
 
         mixing = train_opt.get('mixing_augs') or {}
         self.mixup = bool(mixing.get('mixup', False))
@@ -218,17 +215,9 @@ class DenoiseModel(SRModel):
         return bool(finite.item())
 
     def optimize_parameters(self, current_iter):
-        if self.cpu_budget is not None and self._stop_flags()[0]:  # resumed from a finished run
-            get_root_logger().info(f'CPU budget already spent: {self.cpu_budget.summary()}; nothing to train.')
-            raise cpu_budget.BudgetSpent('CPU budget already spent')
+        self.stop_if_already_spent()
         self._step(current_iter)
-        if self.cpu_budget is not None:
-            self.log_dict['cpu_h'] = self.cpu_budget.spent_s() / 3600.
-        spent, signalled = self._stop_flags()
-        if spent:
-            self._stop_for_budget(current_iter)
-        if signalled:
-            self._stop_for_signal(current_iter)
+        self.stop_if_asked(current_iter)
 
     def _step(self, current_iter):
         self.optimizer_g.zero_grad(set_to_none=True)
@@ -261,39 +250,6 @@ class DenoiseModel(SRModel):
         self.log_dict = self.reduce_loss_dict(loss_sums)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
-
-    # ------------------------------------------------------------------ CPU budget
-    def _stop_flags(self):
-        """``(budget spent, SIGTERM received)``, each true when it is on any rank: all ranks stop at
-        the same iteration (one all-reduce per iteration under DDP)."""
-        spent = self.cpu_budget is not None and self.cpu_budget.exhausted()
-        flags = torch.tensor([float(spent), float(self.stop_signal.received)])
-        if self.opt.get('dist') and torch.distributed.is_initialized():
-            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
-        return bool(flags[0].item()), bool(flags[1].item())
-
-    def _stop_for_signal(self, current_iter):
-        from gimsanet_arch.training.exact_resume import PROGRESS
-        get_root_logger().info(f'SIGTERM: saving at iter {current_iter} and stopping; continue with --auto_resume.')
-        self.save(PROGRESS.epoch or 0, current_iter)
-        raise cpu_budget.StopRequested(f'stopped by SIGTERM at iter {current_iter}')
-
-    def _stop_for_budget(self, current_iter):
-        from gimsanet_arch.training.exact_resume import PROGRESS
-        logger = get_root_logger()
-        logger.info(f'CPU budget reached at iter {current_iter}: {self.cpu_budget.summary()}. Saving and stopping.')
-        self.save(PROGRESS.epoch or 0, current_iter)
-        raise cpu_budget.BudgetSpent(f'CPU budget reached at iter {current_iter}')
-
-    def extra_training_state(self):
-        """Fields a training state stores besides BasicSR's (see exact_resume.build_state)."""
-        return {cpu_budget.STATE_KEY: self.cpu_budget.state()} if self.cpu_budget is not None else {}
-
-    def resume_training(self, resume_state):
-        super().resume_training(resume_state)
-        if self.cpu_budget is not None:
-            self.cpu_budget.restore(resume_state.get(cpu_budget.STATE_KEY))
-            get_root_logger().info(f'CPU budget so far: {self.cpu_budget.summary()}')
 
     def _skip_nonfinite_step(self, current_iter, parts):
         self.optimizer_g.zero_grad(set_to_none=True)

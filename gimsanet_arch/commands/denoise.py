@@ -54,6 +54,8 @@ def parse_args(argv=None):
                        'state_dict); GIMSANet, NAFNet and Restormer are recognised from the weights, so --arch and '
                        '--arch-args are needed only for other architectures or to override')
     model.add_argument('--arch-args', help="constructor arguments for --arch: YAML/JSON text or file")
+    model.add_argument('--onnx', metavar='FILE', help='an exported .onnx model (gimsanet-export), run with onnxruntime '
+                       'on the CPU in float32: same tiling, padding, bit depths and errors as the PyTorch path')
     model.add_argument('--trust-checkpoint', action='store_true',
                        help='allow a checkpoint that needs full pickle (it can run code): only for files you trust')
     run = p.add_argument_group('running')
@@ -98,6 +100,12 @@ def check_arguments(args):
     if args.ext is not None and '.' + args.ext.lower().lstrip('.') not in IMAGE_EXTENSIONS:
         raise ValueError(f'--ext {args.ext!r} is not an image format this command writes '
                          f'({", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)})')
+    if args.onnx and (args.opt or args.arch or args.weights or args.arch_args):
+        raise ValueError('--onnx runs an exported model by itself: leave out -opt, --arch, --weights, --arch-args')
+    if args.onnx and not osp.isfile(args.onnx):
+        raise ValueError(f'--onnx: file not found: {args.onnx}')
+    if args.onnx and args.device == 'cuda':
+        raise ValueError('--onnx runs on the CPU (onnxruntime CPU provider): leave out --device cuda')
     if args.arch_args and not (args.arch or args.weights):
         raise ValueError('--arch-args needs --weights (or --arch NAME)')
     network.parse_arch_args(args.arch_args)  # its one-line OptionError, before any image is listed
@@ -183,10 +191,27 @@ def probe_writable(folder):
         raise ValueError(f'cannot write to the output folder {folder}: {err.strerror or err}') from None
 
 
+def load_onnx(path, threads=None):
+    """``(model, in_ch, multiple, description)`` for an exported ``.onnx`` file; the model pads
+    itself to its multiple (in the graph, or around the call), so the engine's multiple is 1."""
+    try:
+        from gimsanet_arch.export.onnx_runtime import OnnxModel
+        model = OnnxModel(path, num_threads=threads)
+    except ImportError:
+        raise ValueError('--onnx needs onnxruntime: pip install "gimsanet_arch[export]"') from None
+    except Exception as err:  # noqa: BLE001  (onnxruntime's own error types: one line naming the file)
+        raise ValueError(f'--onnx: cannot load {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}') \
+            from None
+    return model, model.in_channels or 3, 1, f'ONNX {path} ({model.arch}, onnxruntime)'
+
+
 def load_model(args, device):
-    """``(net, in_ch, multiple, description)`` from ``-opt``, ``--arch``/``--weights``, or (neither
-    given) the shipped default weights, announced with a note of what they were trained on; the
-    network prepared for the engine's fast path (channels_last weights, ``--compile``)."""
+    """``(net, in_ch, multiple, description)`` from ``--onnx``, ``-opt``, ``--weights`` (and
+    ``--arch``), or (none given) the shipped default weights, announced with a note of what they
+    were trained on; a PyTorch network prepared for the engine's fast path (channels_last weights,
+    ``--compile``)."""
+    if args.onnx:
+        return load_onnx(args.onnx, args.threads)
     if args.opt and args.arch:
         raise ValueError('give the model with either -opt OPTION_FILE or --arch NAME --weights CKPT, not both')
     if args.opt:
@@ -214,8 +239,8 @@ def main(argv=None):
         check_arguments(args)
         if args.threads:
             torch.set_num_threads(args.threads)
-        device = resolve_device(args.device)
-        dtype = engine.resolve_dtype(args.dtype, device)
+        device = resolve_device('cpu' if args.onnx else args.device)
+        dtype = engine.resolve_dtype('fp32' if args.onnx else args.dtype, device)
         items = plan_outputs(collect_inputs(args.inputs, args.output), args)
         net, in_ch, multiple, what = load_model(args, device)
     except (ValueError, OptionError, CheckpointError, ImageReadError) as err:

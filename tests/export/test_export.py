@@ -7,6 +7,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -212,3 +213,28 @@ def test_cli_input_errors_are_one_line(tmp_path, capsys):
                          '--pad-multiple', '1', '--out-dir', out_dir],
                 1, 'eager Restormer (pad multiple 1) fails on a 1x3x45x37 input')
     assert not out_dir.exists()
+
+
+def test_denoise_runs_an_onnx_file_like_the_eager_network(tmp_path):
+    """gimsanet-denoise --onnx: the same output as --weights (fp32), with tiles and 16-bit images too."""
+    import cv2
+    from gimsanet_arch.archs.gimsanet_arch import GIMSANet
+    from gimsanet_arch.commands import denoise
+    from gimsanet_arch.export.onnx_export import export_onnx
+    torch.manual_seed(0)
+    net = GIMSANet(in_channels=3, num_feat=4).eval()
+    torch.save({'params': net.state_dict()}, tmp_path / 'tiny.pth')
+    onnx_path = export_onnx(net, str(tmp_path), 'tiny', arch_args={'in_channels': 3, 'num_feat': 4})
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / 'a.png'), rng.integers(0, 65536, (37, 45, 3), dtype=np.uint16))
+    common = ['--dtype', 'fp32', '--no-progress', '--tile', '32', '--tile-overlap', '8']
+    assert denoise.main([str(tmp_path / 'a.png'), '-o', str(tmp_path / 'eager'), '--weights',
+                         str(tmp_path / 'tiny.pth'), *common]) == 0
+    assert denoise.main([str(tmp_path / 'a.png'), '-o', str(tmp_path / 'onnx'), '--onnx', onnx_path, *common]) == 0
+    eager = cv2.imread(str(tmp_path / 'eager' / 'a.png'), cv2.IMREAD_UNCHANGED).astype(int)
+    onnx = cv2.imread(str(tmp_path / 'onnx' / 'a.png'), cv2.IMREAD_UNCHANGED).astype(int)
+    assert eager.shape == onnx.shape == (37, 45, 3) and np.abs(eager - onnx).max() <= 2  # of 65535
+    # errors as for the PyTorch path: one line
+    assert denoise.main([str(tmp_path / 'a.png'), '--onnx', str(tmp_path / 'missing.onnx')]) == 2
+    (tmp_path / 'bad.onnx').write_bytes(b'not onnx')
+    assert denoise.main([str(tmp_path / 'a.png'), '-o', str(tmp_path / 'x'), '--onnx', str(tmp_path / 'bad.onnx')]) == 2

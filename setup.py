@@ -17,7 +17,7 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['gimsanet_arch', 'gimsanet_arch.*', 'gimsanet_prep', 'gimsanet_prep.*']),
     include_package_data=True,
-    package_data={'gimsanet_arch': ['weights/*.pth', 'weights/*.json'],  # the shipped default weights
+    package_data={'gimsanet_arch': ['weights/*.safetensors', 'weights/*.json'],  # the shipped default weights
                   'gimsanet_prep': ['splits/*.txt']},  # the fixed validation hold-outs
     python_requires='>=3.9',
     install_requires=[

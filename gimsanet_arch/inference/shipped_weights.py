@@ -1,8 +1,10 @@
 """Weights that ship inside the package (``gimsanet_arch/weights/``), used when the user names none.
 
-Each ``<name>.pth`` (a BasicSR-style ``{'params': state_dict}``) has a ``<name>.json`` beside it
-that says how it was made: the network options, the training data, the noise, the iterations and
-CPU-hours, the option file and the validation PSNR. The files are written by
+Each ``<name>.safetensors`` (tensors only: loading it can run no code; BasicSR's ``params`` group,
+see :mod:`gimsanet_arch.training.safetensors_io`) has a ``<name>.json`` beside it that says how it
+was made: the network options, the training data, the noise, the iterations and CPU-hours, the
+option file, the validation PSNR and the file's SHA-256, which is checked every time the weights
+are used (a damaged or replaced file is refused). The files are written by
 ``scripts/race/ship_weights.py`` from a finished run.
 """
 import json
@@ -21,7 +23,7 @@ SHIPPED = ('GIMSANet-NoGrad_BlindColor_PackagePhotos', 'GIMSANet_BlindColor_Pack
 
 
 def weights_path(name=DEFAULT_NAME):
-    return osp.join(WEIGHTS_DIR, name + '.pth')
+    return osp.join(WEIGHTS_DIR, name + '.safetensors')
 
 
 def info(name=DEFAULT_NAME):
@@ -34,9 +36,15 @@ def info(name=DEFAULT_NAME):
 
 
 def default_spec(name=DEFAULT_NAME):
-    """A :class:`ModelSpec` for shipped weights, loaded strictly."""
+    """A :class:`ModelSpec` for shipped weights, loaded strictly, after their SHA-256 is checked
+    against the record (ValueError naming the file when it differs)."""
     record = info(name)
-    return ModelSpec(name, record['network_g'], weights_path(name), param_key='params', strict=True)
+    path = weights_path(name)
+    digest = sha256(path)
+    if digest != record['sha256']:
+        raise ValueError(f'shipped weights {path} do not match their record (sha256 {digest[:12]}..., recorded '
+                         f'{record["sha256"][:12]}...): the file is damaged or was replaced; reinstall the package')
+    return ModelSpec(name, record['network_g'], path, param_key='params', strict=True)
 
 
 def note(name=DEFAULT_NAME):

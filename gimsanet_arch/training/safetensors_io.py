@@ -51,6 +51,8 @@ def save_safetensors_checkpoint(groups, path, metadata=None):
     try:
         # shared storage (tied weights) is saved as separate copies: clone every tensor
         save_file({k: v.clone() for k, v in tensors.items()}, tmp, metadata=meta)
+        from gimsanet_arch.training.checkpoint import _umask
+        os.chmod(tmp, 0o666 & ~_umask())  # as an ordinary new file (the writer makes it private)
         os.replace(tmp, path)
     finally:
         if osp.exists(tmp):

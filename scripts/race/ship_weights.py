@@ -62,7 +62,8 @@ def main(argv=None):
 
     os.makedirs(shipped_weights.WEIGHTS_DIR, exist_ok=True)
     target = shipped_weights.weights_path(args.name)
-    torch.save({'params': params}, target)
+    from gimsanet_arch.training.safetensors_io import save_safetensors_checkpoint
+    save_safetensors_checkpoint({'params': params}, target, metadata={'arch': opt['network_g']['type'], 'name': args.name})
     train = opt['datasets']['train']
     record = {
         'network_g': dict(opt['network_g']),

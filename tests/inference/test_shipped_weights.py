@@ -76,3 +76,18 @@ def test_weights_alone_are_recognised(tmp_path, capsys):
 def test_missing_shipped_weights_name_is_a_clear_error():
     with pytest.raises(ValueError, match='no shipped weights named'):
         shipped_weights.info('NoSuchWeights')
+
+
+def test_a_damaged_shipped_file_is_refused(tmp_path, monkeypatch):
+    import shutil
+    name = shipped_weights.DEFAULT_NAME
+    for ext in ('.safetensors', '.json'):
+        shutil.copy(shipped_weights.weights_path(name)[:-len('.safetensors')] + ext, tmp_path / (name + ext))
+    monkeypatch.setattr(shipped_weights, 'WEIGHTS_DIR', str(tmp_path))
+    shipped_weights.default_spec(name)  # the intact copy passes
+    path = tmp_path / (name + '.safetensors')
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # one flipped byte in the last tensor
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match='do not match their record'):
+        shipped_weights.default_spec(name)

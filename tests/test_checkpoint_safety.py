@@ -121,3 +121,29 @@ def test_pickle_module_is_not_what_loads_plain_checkpoints(tmp_path, monkeypatch
     monkeypatch.setattr(torch, 'load', spy)
     load_checkpoint_file(str(path))
     assert calls == [True]
+
+
+@pytest.mark.parametrize('fmt', ['safetensors', 'both'])
+def test_training_writes_safetensors_checkpoints_and_resumes_from_them(tmp_path, fmt):
+    import glob
+    from conftest import REPO_ROOT, run_basicsr
+    from tiny_data import write_folder
+    write_folder(tmp_path / 'datasets' / 'tiny' / 'train', 3, 40)
+    write_folder(tmp_path / 'datasets' / 'tiny' / 'val', 1, 28, seed=5)
+    opt = f'{REPO_ROOT}/tests/options/train_GIMSANet_tiny.yml'
+    args = ['train', '-opt', opt, '--auto_resume', '--force_yml', 'name=st', 'val:val_freq=1000',
+            f'logger:save_checkpoint_format={fmt}']
+    first = run_basicsr(args + ['train:total_iter=3'], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    models = tmp_path / 'experiments' / 'st' / 'models'
+    names = sorted(os.listdir(models))
+    assert 'net_g_3.safetensors' in names and ('net_g_3.pth' in names) == (fmt == 'both')
+    groups = load_checkpoint_file(str(models / 'net_g_3.safetensors'))
+    assert set(groups) == {'params', 'params_ema'}  # the tiny option file keeps an EMA
+    second = run_basicsr(args + ['train:total_iter=6'], tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert 'Resuming training from epoch' in second.stdout + second.stderr
+    assert glob.glob(str(models / 'net_g_6.safetensors'))
+    bad = run_basicsr(['train', '-opt', opt, '--force_yml', 'name=st2', 'logger:save_checkpoint_format=onnx'],
+                      tmp_path)
+    assert bad.returncode == 2 and "logger.save_checkpoint_format: unknown value 'onnx'" in bad.stderr

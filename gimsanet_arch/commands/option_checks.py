@@ -75,6 +75,9 @@ def check_values(opt):
     dtype = (opt.get('val') or {}).get('dtype')
     if dtype is not None and str(dtype).lower() not in DTYPE_CHOICES:
         raise OptionError(f'val.dtype: unknown value {dtype!r}; expected one of {", ".join(DTYPE_CHOICES)}')
+    fmt = (opt.get('logger') or {}).get('save_checkpoint_format')
+    if fmt is not None and fmt not in ('pth', 'safetensors', 'both'):
+        raise OptionError(f'logger.save_checkpoint_format: unknown value {fmt!r}; expected pth, safetensors or both')
     check_numbers(opt)
 
 
@@ -176,7 +179,7 @@ TOP_LEVEL_KEYS = {'name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'data
 PATH_KEYS = {'resume_state', 'ignore_resume_networks', 'experiments_root', 'results_root', 'models',
              'training_states', 'log', 'visualization', 'root', 'trust_checkpoint', 'param_key'}
 PATH_NETWORK_PREFIXES = ('pretrain_network_', 'strict_load_', 'param_key_')
-LOGGER_KEYS = {'print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb'}
+LOGGER_KEYS = {'print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb', 'save_checkpoint_format'}
 DIST_KEYS = {'backend', 'port', 'timeout'}
 
 

@@ -40,7 +40,8 @@ def build_parser():
                    'path.param_key_g with -opt); params, params_ema and a bare state_dict are tried next')
     p.add_argument('--out-dir', default='exported', help='output folder (default: exported)')
     p.add_argument('--name', help='file name stem (default: the checkpoint\'s)')
-    p.add_argument('--formats', default='onnx,torchscript', help='comma list of onnx, torchscript (default: both)')
+    p.add_argument('--formats', default='onnx,torchscript',
+                   help='comma list of onnx, torchscript, safetensors (the weights alone; default: onnx,torchscript)')
     p.add_argument('--opset', type=int, default=18, help='ONNX opset (default 18; written into the file name)')
     p.add_argument('--onnx-exporter', choices=('dynamo', 'torchscript'), default='dynamo',
                    help='torch.onnx exporter: dynamo (torch.export, default) or the older tracing one')
@@ -77,9 +78,9 @@ def export_all(args):
     from gimsanet_arch.export.loading import load_model
 
     formats = [f.strip() for f in args.formats.split(',') if f.strip()]
-    unknown = set(formats) - {'onnx', 'torchscript'}
+    unknown = set(formats) - set(EXPORTERS)
     if unknown or not formats:
-        raise ValueError(f'--formats takes onnx and/or torchscript, got {args.formats!r}')
+        raise ValueError(f'--formats takes {", ".join(EXPORTERS)}, got {args.formats!r}')
     arch, arch_args, weights, param_key, multiple = _model_spec(args)
     net = load_model(arch, arch_args, weights, param_key, trust=args.trust_checkpoint)
     multiple = int(multiple or arch_facts.pad_multiple(net))
@@ -90,7 +91,7 @@ def export_all(args):
     expected = eager_reference(net, x, multiple)  # before exporting: a size the net cannot take fails fast
     name = args.name or osp.splitext(osp.basename(weights))[0]
     for fmt in formats:
-        exporter = _export_onnx if fmt == 'onnx' else _export_torchscript
+        exporter = EXPORTERS[fmt]
         try:
             path, run, label = exporter(net, args, name, multiple, arch_args)
         except ImportError:
@@ -111,6 +112,19 @@ def _export_onnx(net, args, name, multiple, arch_args):
     path = export_onnx(net, args.out_dir, name, multiple, opset=args.opset, example_hw=args.example_size,
                        exporter=args.onnx_exporter, arch_args=arch_args)
     return path, OnnxModel(path), f'onnx ({args.onnx_exporter} exporter)'
+
+
+def _export_safetensors(net, args, name, multiple, arch_args):
+    """The weights alone, as ``<name>.safetensors`` (``params``; the architecture is read back from
+    the keys, see ``gimsanet_arch.archs.detect``); checked by loading them into a fresh network."""
+    import copy
+    from gimsanet_arch.training.safetensors_io import load_safetensors_checkpoint, save_safetensors_checkpoint
+
+    path = save_safetensors_checkpoint({'params': net.state_dict()}, osp.join(args.out_dir, name + '.safetensors'),
+                                       metadata={'arch': type(net).__name__})
+    reloaded = copy.deepcopy(net)
+    reloaded.load_state_dict(load_safetensors_checkpoint(path)['params'], strict=True)
+    return path, reloaded.eval(), 'safetensors'
 
 
 def _export_torchscript(net, args, name, multiple, arch_args):
@@ -139,3 +153,6 @@ def main(argv=None):
             message += ' (the export needs the extra: pip install "gimsanet_arch[export]")'
         print(f'gimsanet-export: error: {message}', file=sys.stderr)
         return 1 if isinstance(err, (ExportCheckError, ImportError)) else 2
+
+
+EXPORTERS = {'onnx': _export_onnx, 'torchscript': _export_torchscript, 'safetensors': _export_safetensors}

@@ -370,8 +370,27 @@ class DenoiseModel(RunStops, SRModel):
         imwrite(img, path)
 
     # ------------------------------------------------------------------ checkpoints
+    def save_network(self, net, net_label, current_iter, param_key='params'):
+        """BasicSR's ``.pth`` and/or a ``.safetensors`` file with the same groups, by
+        ``logger.save_checkpoint_format`` (``pth`` default, ``safetensors``, ``both``); training
+        states stay ``.state``."""
+        fmt = (self.opt.get('logger') or {}).get('save_checkpoint_format', 'pth')
+        if fmt in ('pth', 'both'):
+            super().save_network(net, net_label, current_iter, param_key)
+        if fmt in ('safetensors', 'both'):
+            from gimsanet_arch.training.safetensors_io import save_safetensors_checkpoint
+            nets = net if isinstance(net, list) else [net]
+            keys = param_key if isinstance(param_key, list) else [param_key]
+            groups = {key: {k[7:] if k.startswith('module.') else k: v.cpu()
+                            for k, v in self.get_bare_model(n).state_dict().items()} for n, key in zip(nets, keys)}
+            name = f'{net_label}_{"latest" if current_iter == -1 else current_iter}.safetensors'
+            save_safetensors_checkpoint(groups, osp.join(self.opt['path']['models'], name))
+
     def load_network(self, net, load_path, strict=True, param_key='params'):
         from gimsanet_arch.training.checkpoint import load_network_checked
+        twin = osp.splitext(str(load_path))[0] + '.safetensors'
+        if str(load_path).endswith('.pth') and not osp.isfile(load_path) and osp.isfile(twin):
+            load_path = twin  # a resumed run that saves safetensors only (BasicSR names the .pth)
         trust = bool((self.opt.get('path') or {}).get('trust_checkpoint', False))
         load_network_checked(self.get_bare_model(net), load_path, strict=strict, param_key=param_key, trust=trust,
                              logger=get_root_logger())

@@ -47,7 +47,17 @@ def load_state_file(path, num_gpu=0):
 
 def check_complete_checkpoint(path):
     """Raise ``ValueError`` unless ``path`` is a complete ``torch.save`` zip archive (central
-    directory present and every member's CRC right; a truncated file fails here)."""
+    directory present and every member's CRC right; a truncated file fails here). A missing
+    ``.pth`` whose ``.safetensors`` twin exists (``logger.save_checkpoint_format: safetensors``) is
+    checked by reading that file's tensors."""
+    twin = osp.splitext(path)[0] + '.safetensors'
+    if path.endswith('.pth') and not osp.isfile(path) and osp.isfile(twin):
+        from gimsanet_arch.training.safetensors_io import load_safetensors_checkpoint
+        try:
+            load_safetensors_checkpoint(twin)
+        except Exception as err:  # noqa: BLE001  (CheckpointError: a truncated or damaged file)
+            raise ValueError(str(err)) from None
+        return
     if not osp.isfile(path):
         raise ValueError(f'{path} is missing')
     if osp.getsize(path) == 0:

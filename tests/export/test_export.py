@@ -238,3 +238,19 @@ def test_denoise_runs_an_onnx_file_like_the_eager_network(tmp_path):
     assert denoise.main([str(tmp_path / 'a.png'), '--onnx', str(tmp_path / 'missing.onnx')]) == 2
     (tmp_path / 'bad.onnx').write_bytes(b'not onnx')
     assert denoise.main([str(tmp_path / 'a.png'), '-o', str(tmp_path / 'x'), '--onnx', str(tmp_path / 'bad.onnx')]) == 2
+
+
+def test_export_safetensors_converts_a_checkpoint(tmp_path):
+    """gimsanet-export --formats safetensors: the weights alone, loadable by --weights with no --arch."""
+    from gimsanet_arch.archs.gimsanet_arch import GIMSANet
+    from gimsanet_arch.training.checkpoint import load_checkpoint_file
+    torch.manual_seed(0)
+    net = GIMSANet(in_channels=1, num_feat=4)
+    torch.save({'params': net.state_dict()}, tmp_path / 'g.pth')
+    assert main(['--arch', 'GIMSANet', '--arch-args', '{in_channels: 1, num_feat: 4}', '--weights',
+                 str(tmp_path / 'g.pth'), '--formats', 'safetensors', '--out-dir', str(tmp_path / 'out')]) == 0
+    loaded = load_checkpoint_file(str(tmp_path / 'out' / 'g.safetensors'))['params']
+    assert all(torch.equal(loaded[k], v) for k, v in net.state_dict().items())
+    from gimsanet_arch.inference.network import spec_from_weights
+    spec = spec_from_weights(str(tmp_path / 'out' / 'g.safetensors'))
+    assert spec.network_opt['in_channels'] == 1 and spec.network_opt['num_feat'] == 4

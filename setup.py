@@ -27,7 +27,6 @@ setup(
         'lmdb',
         'opencv-python',
         'pyyaml',
-        'einops',
         'h5py',
         'safetensors',  # tensors-only checkpoints: loading one cannot run code
         'scipy',

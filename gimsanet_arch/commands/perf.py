@@ -1,4 +1,4 @@
-"""The performance report of issue 12: everything measured in one run, side by side.
+"""The performance report: everything measured in one run, side by side.
 
     gimsanet-benchmark --perf --threads 2 --weights net_g.pth --official-root .official --out results/perf
     gimsanet-benchmark --perf --quick     # tiny widths and sizes, one run: checks the plumbing
@@ -15,7 +15,7 @@
 - official: Restormer and NAFNet-w32 next to the official code (``--official-root``; skipped
   with a note without it).
 
-The issue's targets are computed from the measured rows and printed first, PASS / FAIL / n/a.
+The targets are computed from the measured rows and printed first, PASS / FAIL / n/a.
 Writes ``<out>/perf.csv`` (one row per number), ``<out>/perf.md``, ``<out>/training_loss.csv`` and,
 with matplotlib (the ``plots`` extra), ``<out>/training_loss.png``.
 """

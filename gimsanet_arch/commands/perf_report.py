@@ -8,7 +8,7 @@ from gimsanet_arch.commands import report
 
 # section key -> (heading, what its table says)
 SECTION_TEXT = {
-    'targets': ('Targets of issue 12', 'Each ratio is computed from the rows below, measured in this run.'),
+    'targets': ('Targets', 'Each ratio is computed from the rows below, measured in this run.'),
     'roofline': ('Roofline', 'The hardware at best: a large matmul and a 3x3 conv at GIMSANet\'s width (49->49), '
                  'on fp32 or bf16 tensors.'),
     'gimsanet': ('GIMSANet inference', 'Batch 1, one random image; GMAC/s from the network\'s multiply-adds '

@@ -1,5 +1,5 @@
-"""The performance report of issue 12 (``gimsanet-benchmark --perf``): every number measured in one
-run, next to the hardware's own rates, with the issue's targets computed from them.
+"""The performance report (``gimsanet-benchmark --perf``): every number measured in one
+run, next to the hardware's own rates, with the targets computed from them.
 
 - :mod:`~gimsanet_arch.perf.results`: measurement rows, the targets and their pass/fail check;
 - :mod:`~gimsanet_arch.perf.roofline`: multiply-adds per second of a large matmul and of GIMSANet's 3x3 conv;

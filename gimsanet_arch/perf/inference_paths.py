@@ -9,7 +9,7 @@ timed on the same image and scored on the same photos.
 - ``default path``: ``engine.run(net, x)`` with its defaults, what the denoise command, the validation
   loop and the benchmark use (with ``engine.prepare_network`` first where the engine has it).
 
-The targets of the issue are computed from the fastest fp32 and bf16 variants besides the plain one
+The targets are computed from the fastest fp32 and bf16 variants besides the plain one
 (rows ``fastest fp32`` / ``fastest bf16``, whose note names the variant).
 """
 import copy
@@ -93,7 +93,7 @@ def default_dtype(device):
 
 def prepared(net):
     """A copy of ``net`` prepared by ``engine.prepare_network`` where the engine has one (the fast
-    path of issue 12: channels_last weights and friends), else ``net`` itself."""
+    path: channels_last weights and friends), else ``net`` itself."""
     prepare = getattr(engine, 'prepare_network', None)
     if prepare is None:
         return net

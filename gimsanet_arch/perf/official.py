@@ -29,7 +29,7 @@ the inference engine (``plugin fp32``, ``plugin bf16``, ``plugin default path``)
 with its speed ratio to both official ones. Outputs, on the noisy photos: the plugin's fp32 output
 against the official fp32 one (largest absolute difference) and the plugin's bf16 output (PSNR
 change against the clean photos with trained weights; with random weights, PSNR between outputs).
-The issue's targets read "plugin fp32 >= 1.2x official fp32" and "plugin bf16 >= 2x official fp32".
+The targets read "plugin fp32 >= 1.2x official fp32" and "plugin bf16 >= 2x official fp32".
 """
 import contextlib
 import importlib.util
@@ -136,7 +136,7 @@ def forwards(plugin, multiple, official):
 
 
 def targets(name):
-    """The issue's targets for the model ``name``."""
+    """The targets for the model ``name``."""
     official, fp32, bf16 = ((SECTION, f'{name} {impl}', 'MP/s') for impl in (REFERENCE, 'plugin fp32', 'plugin bf16'))
     return (Target(f'{name} plugin fp32 / official fp32', fp32, official, '>=', 1.2),
             Target(f'{name} plugin bf16 / official fp32', bf16, official, '>=', 2.),

@@ -1,4 +1,4 @@
-"""Measurements as rows, and the issue's targets computed from them.
+"""Measurements as rows, and the targets computed from them.
 
 Every number of the report is one row ``(section, name, metric, value, unit, note)`` (the CSV's
 lines); a target names the rows it divides, so its ratio always comes from the numbers printed

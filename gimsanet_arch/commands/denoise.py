@@ -205,7 +205,7 @@ def load_onnx(path, threads=None):
     return model, model.in_channels or 3, 1, f'ONNX {path} ({model.arch}, onnxruntime)'
 
 
-def load_model(args, device):
+def load_model(args, device, kind='color'):
     """``(net, in_ch, multiple, description)`` from ``--onnx``, ``-opt``, ``--weights`` (and
     ``--arch``), or (none given) the shipped default weights, announced with a note of what they
     were trained on; a PyTorch network prepared for the engine's fast path (channels_last weights,
@@ -224,13 +224,29 @@ def load_model(args, device):
     elif args.arch:
         spec = network.spec_from_arch(args.arch, args.weights, args.arch_args, trust=args.trust_checkpoint)
     else:
-        spec = shipped_weights.default_spec()
-        print(shipped_weights.note())
+        name = shipped_weights.default_name(kind)
+        spec = shipped_weights.default_spec(name)
+        print(shipped_weights.note(name))
     if not spec.checkpoint:
         raise ValueError(f'{spec.name}: no weights given (--weights, or path.pretrain_network_g in the option file)')
     net, multiple = network.build(spec, device)
     net = engine.prepare_network(net, channels_last=True, compile=args.compile)
     return net, spec.in_ch, multiple, f'{spec.network_opt["type"]} from {spec.checkpoint}'
+
+
+class ModelsByKind:
+    """The model for a gray or a colour photo: the one the user named, for both; with no model given,
+    the shipped weights of that kind (loaded once, when the first photo of the kind comes)."""
+
+    def __init__(self, args, device):
+        self.args, self.device, self.loaded = args, device, {}
+        self.user_model = bool(args.onnx or args.opt or args.weights or args.arch)
+
+    def get(self, kind):
+        key = 'given' if self.user_model else shipped_weights.default_name(kind)
+        if key not in self.loaded:
+            self.loaded[key] = load_model(self.args, self.device, kind)
+        return self.loaded[key]
 
 
 def main(argv=None):
@@ -242,7 +258,8 @@ def main(argv=None):
         device = resolve_device('cpu' if args.onnx else args.device)
         dtype = engine.resolve_dtype('fp32' if args.onnx else args.dtype, device)
         items = plan_outputs(collect_inputs(args.inputs, args.output), args)
-        net, in_ch, multiple, what = load_model(args, device)
+        models = ModelsByKind(args, device)
+        net, in_ch, multiple, what = models.get('color')  # every check of the model before any image is read
     except (ValueError, OptionError, CheckpointError, ImageReadError) as err:
         print(f'gimsanet-denoise: error: {err}', file=sys.stderr)
         return 2
@@ -255,6 +272,7 @@ def main(argv=None):
             img = read_image(path)
             if not args.keep_orientation:
                 img = photo.upright(img, path)
+            net, in_ch, multiple, _ = models.get(photo.kind(img))
             h, w = img.shape[:2]
             n_tiles = engine.tile_count(h, w, args.tile, args.tile_overlap) if args.tile else 1
             tiles = tqdm(total=n_tiles, unit='tile', leave=False, disable=args.no_progress or n_tiles == 1)

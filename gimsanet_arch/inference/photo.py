@@ -56,6 +56,11 @@ def upright(img, path):
     return np.ascontiguousarray(turn(img)) if turn else img
 
 
+def kind(img):
+    """``'gray'`` or ``'color'``: the kind of a stored image (alpha does not count)."""
+    return 'gray' if img.ndim == 2 or img.shape[2] in (1, 2) else 'color'
+
+
 def to_network_input(img, in_ch):
     """``(float32 HxWxC RGB/gray in [0, 1] with C == in_ch, Layout)`` of a stored image."""
     alpha = img[:, :, -1] if img.ndim == 3 and img.shape[2] in (2, 4) else None

@@ -20,6 +20,14 @@ WEIGHTS_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'weights
 # better, so it is the default; the first is there for the paper's network itself.
 DEFAULT_NAME = 'GIMSANet-NoGrad_BlindColor_PackagePhotos'
 SHIPPED = ('GIMSANet-NoGrad_BlindColor_PackagePhotos', 'GIMSANet_BlindColor_PackagePhotos')
+# what gimsanet-denoise uses for each kind of photo when given no model; a kind without weights of
+# its own uses the colour ones (a gray photo is then replicated to three channels and back)
+DEFAULTS = {'color': DEFAULT_NAME, 'gray': None}
+
+
+def default_name(kind):
+    """The shipped weights for a ``'gray'`` or ``'color'`` photo."""
+    return DEFAULTS.get(kind) or DEFAULTS['color']
 
 
 def weights_path(name=DEFAULT_NAME):

@@ -91,3 +91,22 @@ def test_a_damaged_shipped_file_is_refused(tmp_path, monkeypatch):
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match='do not match their record'):
         shipped_weights.default_spec(name)
+
+
+def test_denoise_picks_the_shipped_weights_by_the_kind_of_photo(tmp_path, capsys, monkeypatch):
+    """A gray and a colour photo in one run: each gets the shipped weights of its kind (here a gray
+    kind pointed at the second shipped set), each loaded once; without gray weights, the colour ones."""
+    import cv2
+    from gimsanet_arch.commands import denoise
+    (tmp_path / 'in').mkdir()
+    cv2.imwrite(str(tmp_path / 'in' / 'c.png'), np.full((8, 8, 3), 120, np.uint8))
+    cv2.imwrite(str(tmp_path / 'in' / 'g.png'), np.full((8, 8), 120, np.uint8))
+    other = [n for n in shipped_weights.SHIPPED if n != shipped_weights.DEFAULT_NAME][0]
+    monkeypatch.setitem(shipped_weights.DEFAULTS, 'gray', other)
+    assert denoise.main([str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '--no-progress']) == 0
+    printed = capsys.readouterr().out
+    assert printed.count(f'shipped weights {shipped_weights.DEFAULT_NAME}') == 1
+    assert printed.count(f'shipped weights {other}') == 1
+    assert cv2.imread(str(tmp_path / 'out' / 'g.png'), cv2.IMREAD_UNCHANGED).ndim == 2
+    monkeypatch.setitem(shipped_weights.DEFAULTS, 'gray', None)
+    assert shipped_weights.default_name('gray') == shipped_weights.DEFAULT_NAME

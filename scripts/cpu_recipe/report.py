@@ -18,8 +18,13 @@ def read_rows(path, weights='params'):
 
 
 def label(run):
-    """``train_GIMSANet_Pilot_lr1e-3`` -> ``Pilot_lr1e-3``."""
-    return run[len('train_GIMSANet_'):] if run.startswith('train_GIMSANet_') else run
+    """``train_GIMSANet_Pilot_lr1e-3`` -> ``Pilot_lr1e-3``; ``train_GIMSANet-NoGrad_BlindColor_CBSD432_CPU`` ->
+    ``GIMSANet-NoGrad``."""
+    name = run[len('train_'):] if run.startswith('train_') else run
+    name = name[len('GIMSANet_'):] if name.startswith('GIMSANet_Pilot') else name
+    for tail in ('_BlindColor_CBSD432_CPU', '_BlindGray_BSD400_CPU'):
+        name = name[:-len(tail)] if name.endswith(tail) else name
+    return name
 
 
 def last_checkpoint_table(rows, baseline=None, delta_sigma='25'):

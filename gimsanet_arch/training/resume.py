@@ -81,6 +81,17 @@ def resumed_network_paths(opt, resume_iter):
     return paths
 
 
+def numbered_checkpoints(run, net='g'):
+    """``[(iteration, path)]`` of a run folder's numbered network checkpoints
+    (``models/net_<net>_<iter>.pth``), in order; ``net_g_latest.pth`` is not one of them."""
+    items = []
+    for path in glob.glob(osp.join(run, 'models', f'net_{net}_*.pth')):
+        stem = osp.splitext(osp.basename(path))[0][len(f'net_{net}_'):]
+        if stem.isdigit():
+            items.append((int(stem), path))
+    return sorted(items)
+
+
 def remove_stale_temp_files(opt):
     """Delete ``.<name>.*.tmp`` files a killed save left in ``models/`` and ``training_states/``
     (rank 0 only; they are never picked up, this only frees the disk space)."""

@@ -62,12 +62,8 @@ def entrants():
 
 def checkpoints(run):
     """``[(iteration, path)]`` of a run's numbered network checkpoints, in order."""
-    items = []
-    for path in glob.glob(osp.join(run, 'models', 'net_g_*.pth')):
-        stem = osp.splitext(osp.basename(path))[0][len('net_g_'):]
-        if stem.isdigit():
-            items.append((int(stem), path))
-    return sorted(items)
+    from gimsanet_arch.training.resume import numbered_checkpoints
+    return numbered_checkpoints(run)
 
 
 def budget_at(run, iteration):

@@ -388,3 +388,36 @@ def test_basicsr_test_refuses_random_weights_unless_allowed(setup, capsys, monke
     assert not osp.exists(osp.join(root, 'results'))
     assert run('test', ['-opt', opt_path, '--root', root, '--allow-random-weights']) == 0
     assert osp.isdir(osp.join(root, 'results', 'no_weights'))
+
+
+SUBPROCESS_CASES = [zero_batch, lr_read_as_text, total_iter_not_a_number, total_iter_zero, misspelt_path_key,
+                    truncated_lmdb]
+
+
+@pytest.mark.parametrize('case', SUBPROCESS_CASES, ids=[c.__name__ for c in SUBPROCESS_CASES])
+def test_the_real_command_gives_one_line_and_changes_no_file(setup, case):
+    """The probes of docs/faults.md through the installed command in a subprocess: exit 2, one line
+    on stderr, no traceback, every file that was there (the earlier run included) unchanged."""
+    import hashlib
+    root = str(setup)
+    opt = base_opt(root)
+    expected = case(root, opt)
+    opt_path = osp.join(root, 'bad.yml')
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(opt, f)
+
+    def digests():
+        out = {}
+        for folder, _, names in os.walk(root):
+            for name in names:
+                with open(osp.join(folder, name), 'rb') as f:
+                    out[osp.join(folder, name)] = hashlib.sha256(f.read()).hexdigest()
+        return out
+
+    before = digests()
+    result = run_basicsr(['train', '-opt', opt_path], root)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert digests() == before
+    assert_nothing_left(root)

@@ -11,7 +11,6 @@ Modules, in the order data flows through them:
 * ``errors``      InputError / VerificationError: every problem, in one message
 * ``inputs``      listing and reading raw images, noisy/clean pairing, LMDB keys
 * ``matfile``     MATLAB .mat arrays (v5 via scipy, v7.3 via h5py)
-* ``debian_sources`` image files inside Debian packages: manifest, download/unpack cache, SHA-256
 * ``crops``       BasicSR's overlapping sub-images
 * ``jobs``        units of work and the ordered thread pool that runs them
 * ``lmdb_writer`` the on-disk format, map sizing, atomic ``.partial`` outputs, output status

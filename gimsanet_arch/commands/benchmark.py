@@ -5,8 +5,6 @@
         --model mine=my_arch.yml:experiments/mine/models/net_g_latest.pth \\
         --data datasets/CBSD68/test --sigmas 15 25 50
     gimsanet-benchmark --quick            # tiny widths and sizes: checks the plumbing in seconds
-    gimsanet-benchmark --perf --help      # the performance report (roofline, variants, profile, training,
-                                          # official code): gimsanet_arch.commands.perf
 
 (also ``python -m gimsanet_arch.commands.benchmark``). Without ``--opt``/``--model`` it runs the
 default list (GIMSANet colour and gray, Restormer, NAFNet-w32, NAFNet-w64, SwinIR, RIDNet at their
@@ -45,8 +43,6 @@ QUICK = dict(sizes=[32, 64], runs=1, warmup=1)  # with --tiny: the plumbing in s
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog='gimsanet-benchmark', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--perf', action='store_true', help='the performance report instead, with its own options '
-                   '(gimsanet-benchmark --perf --help)')
     models = p.add_argument_group('models')
     models.add_argument('--trust-checkpoint', action='store_true',
                         help='allow checkpoints that need full pickle (they can run code): only files you trust')
@@ -181,10 +177,6 @@ def markdown(label, args, models, speed_rows, quality_rows):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if '--perf' in argv:
-        from gimsanet_arch.commands import perf
-        return perf.main([a for a in argv if a != '--perf'])
     args = parse_args(argv)
     from tqdm import tqdm
 

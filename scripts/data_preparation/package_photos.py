@@ -41,10 +41,10 @@ import sys
 
 import cv2
 
+from debian_sources import check_files, manifest_digest, read_manifest, unpack_packages  # beside this script
 from gimsanet_prep.build import build_lmdb
 from gimsanet_prep.cli import EPILOG, add_common_arguments, build_kwargs, cli_main, verify_outputs
 from gimsanet_prep.crops import crop_key, extract_subimages
-from gimsanet_prep.debian_sources import check_files, manifest_digest, read_manifest, unpack_packages
 from gimsanet_prep.inputs import read_input_image
 from gimsanet_prep.jobs import Job
 from gimsanet_prep.lmdb_writer import folder_status, lmdb_status

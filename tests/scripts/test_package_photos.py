@@ -8,13 +8,17 @@ import os
 import shutil
 import subprocess
 
+import sys
+
 import cv2
 import numpy as np
 import pytest
 
-from gimsanet_prep.debian_sources import MANIFEST_COLUMNS, package_dirname
 from gimsanet_prep.verify import read_lmdb_image, read_meta_info
-from test_data_preparation import mtimes, run_script, write
+from test_data_preparation import SCRIPTS, mtimes, run_script, write
+
+sys.path.insert(0, SCRIPTS)  # debian_sources.py sits beside package_photos.py, outside the installed packages
+from debian_sources import MANIFEST_COLUMNS, package_dirname  # noqa: E402
 
 # package -> version; the epoch (1:) checks apt's %3a in the cache folder names
 PACKAGES = {'pkg-walls': '1:2.0-1', 'pkg-game': '0.5-3'}

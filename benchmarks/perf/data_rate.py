@@ -10,7 +10,7 @@ crop, flips and 90-degree rotations, Gaussian noise at a random sigma), loaded t
   one-off cost of a run, not a rate).
 
 With the model's consumption (samples per second of a training iteration, from
-:mod:`gimsanet_arch.perf.training_step`) this gives the headroom (target: at least 5x) and the
+:mod:`benchmarks.perf.training_step`) this gives the headroom (target: at least 5x) and the
 ``num_worker_per_gpu`` that keeps up, or keeps 5x ahead.
 
 Without the demo LMDB (``python scripts/make_demo_data.py`` writes it) a small one is built in a
@@ -24,9 +24,9 @@ import time
 import numpy as np
 import torch
 
-from gimsanet_arch.perf import photos as photo_data
-from gimsanet_arch.perf import training_step
-from gimsanet_arch.perf.results import Target, row, value
+from benchmarks.perf import photos as photo_data
+from benchmarks.perf import training_step
+from benchmarks.perf.results import Target, row, value
 
 SECTION = 'data loading'
 LOADER = 'DataLoader (default workers)'

@@ -1,9 +1,10 @@
-"""The performance report: everything measured in one run, side by side.
+"""The performance report: everything measured in one run, side by side. From the repository root
+(it is not part of the installed package)::
 
-    gimsanet-benchmark --perf --threads 2 --weights net_g.pth --official-root .official --out results/perf
-    gimsanet-benchmark --perf --quick     # tiny widths and sizes, one run: checks the plumbing
+    python -m benchmarks.perf --threads 2 --weights net_g.pth --official-root .official --out results/perf
+    python -m benchmarks.perf --quick     # tiny widths and sizes, one run: checks the plumbing
 
-(also ``python -m gimsanet_arch.commands.perf``). Sections (``--sections`` picks some):
+Sections (``--sections`` picks some):
 
 - roofline: GMAC/s of a 2048^3 matmul and of GIMSANet's 3x3 conv (49->49), fp32 and bf16;
 - gimsanet: GIMSANet's inference variants (NCHW fp32, channels_last fp32, bf16 autocast, bf16
@@ -34,7 +35,7 @@ OFFICIAL_MODELS = (('Restormer', 'Restormer'), ('NAFNet-w32', 'NAFNet'))  # (def
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog='gimsanet-benchmark --perf', description=__doc__,
+    p = argparse.ArgumentParser(prog='python -m benchmarks.perf', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--quick', action='store_true',
                    help='tiny widths and sizes, random weights, one run (the plumbing, for tests)')
@@ -106,8 +107,8 @@ def gimsanet_sections(args, device, photos, rows):
     import torch
 
     from gimsanet_arch.inference import cost, network
-    from gimsanet_arch.perf import inference_paths, op_profile, roofline
-    from gimsanet_arch.perf.results import value
+    from benchmarks.perf import inference_paths, op_profile, roofline
+    from benchmarks.perf.results import value
     spec = model_spec('GIMSANet', args, args.weights)
     net, multiple = network.build(spec, device)
     macs = cost.macs_per_pixel(net, 3, min(64, args.size), multiple, device) * args.size ** 2
@@ -144,7 +145,7 @@ def gimsanet_sections(args, device, photos, rows):
 
 def training_section(args, device, workdir, curves):
     """Rows of the training and data loading sections; the loss curves go into ``curves``."""
-    from gimsanet_arch.perf import data_rate, training_step
+    from benchmarks.perf import data_rate, training_step
     network_opt = model_spec('GIMSANet', args).network_opt
     lmdb, note = data_rate.ensure_lmdb(args.train_lmdb, workdir, crop=max(4 * (args.train_patch or 48), 64))
     if note:
@@ -168,7 +169,7 @@ def training_section(args, device, workdir, curves):
 
 
 def official_section(args, device, photos):
-    from gimsanet_arch.perf import official
+    from benchmarks.perf import official
     rows = []
     for name, arch in OFFICIAL_MODELS:
         weights = args.official_weights.get(name)
@@ -179,7 +180,7 @@ def official_section(args, device, photos):
 
 
 def targets(args):
-    from gimsanet_arch.perf import data_rate, inference_paths, official, training_step
+    from benchmarks.perf import data_rate, inference_paths, official, training_step
     chosen = list(inference_paths.TARGETS) if 'gimsanet' in args.sections else []
     chosen += list(training_step.TARGETS + data_rate.TARGETS) if 'training' in args.sections else []
     if 'official' in args.sections:
@@ -189,7 +190,7 @@ def targets(args):
 
 def guarded(section, run):
     """``run()``'s rows; a failure becomes one error row of ``section`` so the other sections still run."""
-    from gimsanet_arch.perf.results import error_row
+    from benchmarks.perf.results import error_row
     try:
         return run()
     except Exception as err:  # noqa: BLE001  (a long report should not lose every section to one failure)
@@ -199,8 +200,8 @@ def guarded(section, run):
 
 def measure_all(args, device, workdir):
     """Every selected section's rows, the targets' rows and the training loss curves."""
-    from gimsanet_arch.perf import photos as photo_data
-    from gimsanet_arch.perf import results, roofline
+    from benchmarks.perf import photos as photo_data
+    from benchmarks.perf import results, roofline
     rows, curves = [], {}
     if 'roofline' in args.sections:
         say('roofline: matmul and 3x3 conv rates')
@@ -223,13 +224,14 @@ def measure_all(args, device, workdir):
 
 def main(argv=None):
     args = parse_args(argv)
-    from gimsanet_arch.commands import perf_report, report
+    from benchmarks.perf import perf_report
+    from gimsanet_arch.commands import report
     from gimsanet_arch.inference import benchmark
-    from gimsanet_arch.perf import results
+    from benchmarks.perf import results
     try:
         device, label = benchmark.prepare_machine(args.device, args.threads)
     except ValueError as err:
-        print(f'gimsanet-benchmark --perf: error: {err}', file=sys.stderr)
+        print(f'benchmarks.perf: error: {err}', file=sys.stderr)
         return 2
     say(f'{", ".join(args.sections)} on {label}')
     with tempfile.TemporaryDirectory(prefix='gimsanet_perf_') as workdir:

@@ -41,9 +41,9 @@ from dataclasses import dataclass
 import torch
 
 from gimsanet_arch.inference import engine, measure, network
-from gimsanet_arch.perf import photos as photo_data
-from gimsanet_arch.perf.inference_paths import prepared
-from gimsanet_arch.perf.results import Target, error_row, row, timing_rows, value
+from benchmarks.perf import photos as photo_data
+from benchmarks.perf.inference_paths import prepared
+from benchmarks.perf.results import Target, error_row, row, timing_rows, value
 
 SECTION = 'official'
 OUTPUT_SECTION = 'official outputs'
@@ -107,7 +107,7 @@ def load_official_class(root, arch):
     for relative in (source.arch_file,) + source.helpers:
         if not osp.isfile(osp.join(folder, relative)):
             raise OfficialCodeMissing(f'official {arch} code not found: {osp.join(folder, relative)} '
-                                      '(see gimsanet_arch/perf/official.py for how to fetch it)')
+                                      '(see benchmarks/perf/official.py for how to fetch it)')
     with official_imports(folder, source.helpers):
         module = _load_file(f'_official_{arch.lower()}_arch', osp.join(folder, source.arch_file))
     return getattr(module, source.class_name)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from gimsanet_arch.inference import measure
-from gimsanet_arch.perf.results import error_row, timing_rows
+from benchmarks.perf.results import error_row, timing_rows
 
 SECTION = 'roofline'
 GIMSANET_WIDTH = 49  # GIMSANet's trunk width (num_feat): every MSAB conv is 49 -> 49

@@ -1,5 +1,5 @@
 """The performance report's Markdown (one table per section, the targets first) and its loss curves
-(CSV and PNG), from the rows of :mod:`gimsanet_arch.perf.results`."""
+(CSV and PNG), from the rows of :mod:`benchmarks.perf.results`."""
 import csv
 import math
 import os.path as osp
@@ -92,7 +92,7 @@ def section_tables(rows):
 def markdown(label, args, rows):
     weights = args.weights or 'random weights (PSNR changes are output differences instead)'
     head = [f'# Performance report\n\nMachine: {label}.\n',
-            f'Command: `gimsanet-benchmark --perf {" ".join(args.argv)}`. Forwards at {args.size}x{args.size}, '
+            f'Command: `python -m benchmarks.perf {" ".join(args.argv)}`. Forwards at {args.size}x{args.size}, '
             f'median of {args.runs} timed run(s) after {args.warmup} warm-up(s); GIMSANet: {weights}.'
             + (' **--quick: tiny widths and sizes, the numbers mean nothing.**' if args.quick else '') + '\n']
     return '\n'.join(head) + '\n' + section_tables(rows)

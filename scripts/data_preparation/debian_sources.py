@@ -1,4 +1,5 @@
-"""Image files shipped inside Debian packages as a data source.
+"""Image files shipped inside Debian packages as a data source (for ``package_photos.py``, beside
+this file; not part of the installed packages).
 
 A *manifest* (tab-separated, one file a row) names every image by package, version and path
 inside the package, with its SHA-256, its split and its licence. :func:`unpack_packages` brings

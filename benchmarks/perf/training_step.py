@@ -23,7 +23,7 @@ import time
 import torch
 
 from gimsanet_arch.inference import measure
-from gimsanet_arch.perf.results import Target, row
+from benchmarks.perf.results import Target, row
 
 SECTION = 'training'
 MODEL_STEP = 'DenoiseModel iteration'

@@ -1,23 +1,41 @@
-"""gimsanet-benchmark --perf (gimsanet_arch.commands.perf and gimsanet_arch.perf): the plumbing at
-tiny sizes, and the arithmetic of the report from given numbers. No assertion depends on timings."""
+"""The performance report (benchmarks/perf, ``python -m benchmarks.perf``; outside the installed
+package): the plumbing at tiny sizes, and the arithmetic of the report from given numbers. No
+assertion depends on timings."""
+import csv
 import os
 import sys
 
 import numpy as np
 import pytest
-
-from gimsanet_arch.commands import benchmark as benchmark_command
-from gimsanet_arch.commands import perf as command
-from gimsanet_arch.commands import perf_report, report
-from gimsanet_arch.inference import network
-from gimsanet_arch.perf import data_rate, official, op_profile, results, training_step
-from gimsanet_arch.perf import photos as photo_data
-from gimsanet_arch.perf.results import Target, row
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_benchmark import one_thread, read_csv  # noqa: E402,F401  (one torch thread for this module too)
+import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO not in sys.path:  # benchmarks/ is imported from the repository root, like the scripts
+    sys.path.insert(0, REPO)
+
+from benchmarks.perf import command, perf_report  # noqa: E402
+from benchmarks.perf import data_rate, official, op_profile, results, training_step  # noqa: E402
+from benchmarks.perf import photos as photo_data  # noqa: E402
+from benchmarks.perf.results import Target, row  # noqa: E402
+from gimsanet_arch.commands import report  # noqa: E402
+from gimsanet_arch.inference import network  # noqa: E402
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """One torch thread, as the other CLI tests: on a shared CPU, two threads waiting on each other
+    make tiny forwards many times slower. Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
 DEMO_OPT = os.path.join(REPO, 'options', 'train', 'GIMSANet', 'train_GIMSANet_demo_skimage.yml')
 SECTIONS = {'targets', 'roofline', 'gimsanet', 'gimsanet quality', 'profile', 'profile gap', 'training', 'data loading',
             'official', 'official outputs'}
@@ -133,9 +151,9 @@ def test_official_code_loads_through_the_shim_and_leaves_basicsr_alone(tmp_path)
 
 def test_missing_official_code_skips_the_section_with_a_note(tmp_path, capsys):
     out = tmp_path / 'out'
-    argv = ['--perf', '--quick', '--sections', 'official', '--official-root', str(tmp_path / 'nowhere'),
+    argv = ['--quick', '--sections', 'official', '--official-root', str(tmp_path / 'nowhere'),
             '--out', str(out)]
-    assert benchmark_command.main(argv) == 0
+    assert command.main(argv) == 0
     rows = read_csv(out / 'perf.csv')
     skipped = [r for r in rows if r['section'] == 'official']
     assert len(skipped) == 2 and all(r['note'].startswith('skipped: official') for r in skipped)
@@ -159,8 +177,8 @@ def test_bad_official_weights_are_one_clear_error(tmp_path, capsys):
 def quick_run(tmp_path_factory):
     root = write_fake_official(tmp_path_factory.mktemp('official'))
     out = tmp_path_factory.mktemp('perf') / 'out'
-    argv = ['--perf', '--quick', '--official-root', str(root), '--train-lmdb', str(root / 'no.lmdb'), '--out', str(out)]
-    return benchmark_command.main(argv), out
+    argv = ['--quick', '--official-root', str(root), '--train-lmdb', str(root / 'no.lmdb'), '--out', str(out)]
+    return command.main(argv), out
 
 
 def test_quick_run_writes_every_section(quick_run):

@@ -13,13 +13,13 @@ in the ops it calls, so nothing is counted twice) is summed by :func:`category`:
 - ``other``: the rest (allocation, views, the framework's own overhead).
 
 The gap is the profiled time minus the ideal time, i.e. all the network's multiply-adds at the
-measured rate of the 3x3 conv (:mod:`gimsanet_arch.perf.roofline`). It is made of the conv time
+measured rate of the 3x3 conv (:mod:`benchmarks.perf.roofline`). It is made of the conv time
 above that ideal plus the time of every other category; :func:`gap_rows` gives each part's share.
 """
 import torch
 
 from gimsanet_arch.inference import measure
-from gimsanet_arch.perf.results import row
+from benchmarks.perf.results import row
 
 SECTION = 'profile'
 GAP_SECTION = 'profile gap'

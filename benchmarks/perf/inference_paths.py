@@ -19,9 +19,9 @@ from typing import Callable
 import torch
 
 from gimsanet_arch.inference import engine, measure
-from gimsanet_arch.perf import photos as photo_data
-from gimsanet_arch.perf import roofline
-from gimsanet_arch.perf.results import Target, error_row, find, row, timing_rows, value
+from benchmarks.perf import photos as photo_data
+from benchmarks.perf import roofline
+from benchmarks.perf.results import Target, error_row, find, row, timing_rows, value
 
 SECTION = 'gimsanet'
 QUALITY_SECTION = 'gimsanet quality'

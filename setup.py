@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 
 def read_version():
@@ -15,7 +15,10 @@ setup(
     description='GIMSANet (INDICON 2024) denoiser, with Restormer and NAFNet, as a BasicSR plugin',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
-    packages=find_packages(include=['gimsanet_arch', 'gimsanet_arch.*', 'gimsanet_prep', 'gimsanet_prep.*']),
+    # every folder of code, with or without an __init__.py (find_packages would drop one without);
+    # the data folders are package_data below, not packages
+    packages=find_namespace_packages(include=['gimsanet_arch', 'gimsanet_arch.*', 'gimsanet_prep', 'gimsanet_prep.*'],
+                                     exclude=['*.__pycache__', 'gimsanet_arch.weights', 'gimsanet_prep.splits']),
     include_package_data=True,
     package_data={'gimsanet_arch': ['weights/*.safetensors', 'weights/*.json'],  # the shipped default weights
                   'gimsanet_prep': ['splits/*.txt']},  # the fixed validation hold-outs

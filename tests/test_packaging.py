@@ -64,12 +64,26 @@ def test_the_lab_pattern_finds_the_lab_and_nothing_else():
 def test_only_the_two_packages_are_installed(setup_kwargs):
     packages = setup_kwargs['packages']
     assert {p.split('.')[0] for p in packages} == {'gimsanet_arch', 'gimsanet_prep'}
+    assert lab_names(packages) == [] and not [p for p in packages if '__pycache__' in p]
     assert not setup_kwargs.get('py_modules')
     # the user features are there: the benchmark command, comparison, the inference engine
     modules = installed_modules(setup_kwargs)
     for wanted in ('gimsanet_arch.commands.benchmark', 'gimsanet_arch.inference.benchmark',
                    'gimsanet_arch.commands.compare', 'gimsanet_arch.inference.network', 'gimsanet_prep.build'):
         assert wanted in modules
+
+
+def test_every_module_of_the_two_packages_is_installed(setup_kwargs):
+    """A folder of code without an ``__init__.py`` is installed too (find_packages would drop it, and
+    the installed package would fail at its first import of that folder)."""
+    installed, tracked = set(installed_modules(setup_kwargs)), set()
+    for top in ('gimsanet_arch', 'gimsanet_prep'):
+        for folder, dirs, files in os.walk(os.path.join(REPO, top)):
+            dirs[:] = [d for d in dirs if d != '__pycache__']
+            rel = os.path.relpath(folder, REPO).replace(os.sep, '.')
+            tracked |= {rel if f == '__init__.py' else f'{rel}.{f[:-3]}' for f in files if f.endswith('.py')}
+    assert sorted(tracked - installed) == []
+    assert 'gimsanet_arch.training.checkpoint' in installed
 
 
 def test_no_perf_race_or_debian_code_is_installed(setup_kwargs):

@@ -15,6 +15,11 @@ import setuptools
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # a dotted name's part that belongs to the lab: perf*, *_race / race_*, *debian*
 LAB_PART = re.compile(r'^perf|(^|_)race(_|$)|debian')
+# "issue 13", "issues #4/#5", "(#12)": a tracker number; an upstream project's is cited by its name
+ISSUE_NUMBER = re.compile(r'(?:(\w+)\s+)?\bissues?\s+#?\d+|\(#\d+\)', re.IGNORECASE)
+UPSTREAM = {'basicsr', 'restormer', 'nafnet', 'swinir', 'pytorch', 'torch', 'torchvision', 'opencv', 'numpy', 'keras'}
+# what users get: the installed packages, the option files, the README and setup.py
+PRODUCT = ('gimsanet_arch', 'gimsanet_prep', 'options', 'README.md', 'setup.py')
 
 
 @pytest.fixture(scope='module')
@@ -119,3 +124,27 @@ def test_installed_code_imports_no_lab_code(setup_kwargs):
                           if n.split('.')[0] in ('benchmarks', 'scripts', 'debian_sources') or lab_names([n])]
     assert offenders == []
 
+
+
+def issue_numbers(text):
+    """The project-tracker numbers in ``text`` (upstream projects' issues, named, are citations)."""
+    return [m.group(0) for m in ISSUE_NUMBER.finditer(text) if (m.group(1) or '').lower() not in UPSTREAM]
+
+
+def test_the_issue_pattern():
+    assert issue_numbers('the race of issue 13 (docs/race.md); see (#12); Issues #4/#5') == [
+        'of issue 13', '(#12)', 'Issues #4']
+    assert issue_numbers('BasicSR issues #253/#606; Restormer issue\n      #36; an issue with 3 images') == []
+
+
+def test_no_issue_numbers_in_the_product():
+    offenders = []
+    for top in PRODUCT:
+        path = os.path.join(REPO, top)
+        files = [path] if os.path.isfile(path) else [
+            os.path.join(folder, f) for folder, dirs, names in os.walk(path) for f in names
+            if f.endswith(('.py', '.yml', '.yaml', '.md', '.json', '.txt'))]
+        for name in files:
+            with open(name, encoding='utf-8') as f:
+                offenders += [f'{os.path.relpath(name, REPO)}: {hit}' for hit in issue_numbers(f.read())]
+    assert offenders == []

@@ -1,14 +1,17 @@
-"""What the plugin changes in basicsr, declared in one place.
+"""What the plugin changes in BasicSR, declared in one place.
 
 ``import gimsanet_arch`` calls :func:`apply` before anything else touches basicsr. It never edits
-site-packages. Two tables:
+site-packages, and it changes only what BasicSR's own training and test loops leave no other way
+to reach: model-level behaviour (checkpoints, exact resume, DDP on CPU) lives in the plugin's
+:class:`~gimsanet_arch.models.denoise_model.DenoiseModel`, so other BasicSR models in the process
+stay as BasicSR wrote them. Two tables:
 
 * :data:`STAND_INS` — modules basicsr 1.4.2 imports that today's stack no longer has; they must
   exist before ``import basicsr``.
-* :data:`PATCHES` — every BasicSR function (or module attribute) the plugin replaces: what it
-  replaces, why, which basicsr versions need it, the test that shows it, and a check for the
-  defect. :func:`install` applies a row only when its check finds the defect in the installed
-  basicsr, so on a basicsr that fixed it the row is a no-op.
+* :func:`patches` — every BasicSR function the plugin replaces: where it lives (an imported module
+  or class and the attribute name), the plugin function that makes the replacement, why, the test
+  that shows it, and a check for the defect. :func:`install` applies a row only when its check
+  finds the defect in the installed basicsr, so on a basicsr that fixed it the row is a no-op.
 
 One idempotence rule: an installed replacement carries ``_gimsanet_patch = <row name>``, and a row
 whose target already carries its name is skipped. One way to reach what was replaced:
@@ -16,6 +19,7 @@ whose target already carries its name is skipped. One way to reach what was repl
 concern (training/, data/, options.py); this module only declares and installs them.
 """
 import dataclasses
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -24,7 +28,7 @@ import sys
 import types
 import warnings
 
-APPLIED = {}  # row name -> True (installed) / False (not needed here)
+APPLIED = {}  # row name -> True (installed) / False (not needed here); filled once per process
 
 
 def _module_exists(name):
@@ -32,6 +36,20 @@ def _module_exists(name):
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _basicsr_source_has(module, fragment):
+    """True when basicsr's ``module`` source file contains ``fragment``. The file is found and read,
+    not imported: the stand-ins are decided before ``import basicsr``, and ``find_spec`` of a
+    submodule would import its package."""
+    try:
+        package = importlib.util.find_spec('basicsr')
+        relative = module.split('.')[1:]
+        path = os.path.join(package.submodule_search_locations[0], *relative) + '.py'
+        with open(path) as f:
+            return fragment in f.read()
+    except (ImportError, ValueError, AttributeError, TypeError, IndexError, OSError):
+        return True  # cannot tell: keep the plugin's behaviour
 
 
 # ----------------------------------------------------------------------------- pre-import stand-ins
@@ -91,26 +109,27 @@ def _distutils_modules():
 @dataclasses.dataclass(frozen=True)
 class StandIn:
     name: str
-    module: str  # installed only when this module cannot be found
+    module: str  # installed only when this module cannot be found ...
+    importer: tuple  # ... and basicsr's (module, source fragment) still imports it
     make: object  # () -> {module name: module}
     test: str
 
 
 STAND_INS = (
-    StandIn('functional_tensor', 'torchvision.transforms.functional_tensor', _functional_tensor_module,
+    StandIn('functional_tensor', 'torchvision.transforms.functional_tensor',
+            ('basicsr.data.degradations', 'torchvision.transforms.functional_tensor'), _functional_tensor_module,
             'tests/test_compat.py::test_functional_tensor_stand_in_needed_or_skipped'),
-    StandIn('distutils', 'distutils', _distutils_modules,
+    StandIn('distutils', 'distutils', ('basicsr.archs.arch_util', 'distutils.version'), _distutils_modules,
             'tests/test_compat.py::test_distutils_stand_in_skipped_when_distutils_exists'),
 )
 
 
 def _silence_import_warnings():
     """basicsr's import emits DeprecationWarnings (scipy.ndimage.filters, distutils) that become
-    errors under ``python -W error`` / ``pytest -W error``: silence those, and only those."""
+    errors under ``python -W error`` / ``pytest -W error``: silence those messages, and only those."""
     warnings.filterwarnings('ignore', message=r'.*scipy\.ndimage\.filters.*', category=DeprecationWarning)
     warnings.filterwarnings('ignore', message=r'.*distutils.*', category=DeprecationWarning)
     warnings.filterwarnings('ignore', message=r'.*LooseVersion.*', category=DeprecationWarning)
-    warnings.filterwarnings('ignore', category=DeprecationWarning, module=r'basicsr(\..*)?')
 
 
 # ----------------------------------------------------------------------------- defect checks
@@ -127,16 +146,6 @@ def _source_has(*fragments):
     return check
 
 
-def _float_jpeg_quality_fails(current):
-    """Defect check: the function fails on a float quality (as with OpenCV 5)."""
-    import numpy as np
-    try:
-        current(np.zeros((8, 8, 3), np.float32), 90.5)
-        return False
-    except Exception:  # noqa: BLE001 - whatever OpenCV raises for a float quality
-        return True
-
-
 def _reads_use_hflip_only(current):
     """Defect check: ``PairedImageDataset.__getitem__`` indexes ``opt['use_hflip']`` (no default)."""
     from basicsr.data.paired_image_dataset import PairedImageDataset
@@ -144,7 +153,7 @@ def _reads_use_hflip_only(current):
 
 
 def _always(current):
-    """Not a defect of basicsr: the plugin's behaviour (options read once, exact resume)."""
+    """Not a defect of basicsr: the plugin's own behaviour (options read once, exact resume)."""
     return True
 
 
@@ -152,135 +161,81 @@ def _always(current):
 @dataclasses.dataclass(frozen=True)
 class Patch:
     name: str
-    target: str  # 'module:Attribute.path' of what is replaced
-    make: str  # 'module:factory'; factory(replaced) -> replacement
+    owner: object  # the module or class that holds what is replaced
+    attr: str  # the attribute replaced
+    make: object  # make(replaced) -> replacement
     why: str
-    versions: str  # basicsr versions known to need it
     test: str  # the test that shows it is needed / works
     needed: object = _always  # needed(replaced) -> bool: the defect is present
-    aliases: tuple = ()  # other 'module:attribute' names bound to the same function
+    aliases: tuple = ()  # other (owner, attribute) names bound to the same function
+
+    @property
+    def target(self):
+        owner = getattr(self.owner, '__qualname__', None) or self.owner.__name__
+        module = getattr(self.owner, '__module__', None) if isinstance(self.owner, type) else None
+        return f'{module}:{owner}.{self.attr}' if module else f'{owner}:{self.attr}'
 
 
-_EXACT = 'training state lacks RNG states and the position in the epoch; resume restarts the epoch'
+_EXACT = 'the position in the epoch and the RNG states are not kept; a resume restarts the epoch (see exact_resume)'
 _EXACT_TEST = 'tests/test_crash_resume.py::test_sigkill_mid_run_and_mid_save_then_auto_resume_equals_uninterrupted'
 
 
-def _EXACT_DEFECT(current):
-    """Defect check of the exact-resume rows: BasicSR's own ``save_training_state`` writes the plain
-    state (no RNG states, no position in the epoch)."""
-    return _source_has('torch.save(state, save_path)')(original('save_training_state'))
+@functools.lru_cache(maxsize=None)
+def patches():
+    """The rows, for basicsr 1.4.2 (imports basicsr: call after the stand-ins are in place)."""
+    import basicsr.data
+    import basicsr.test
+    import basicsr.train
+    import basicsr.utils.options
+    from basicsr.data.data_sampler import EnlargedSampler
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+    from basicsr.utils.file_client import LmdbBackend
 
-
-def _save_in_place(current):
-    """Defect check: BasicSR's ``save_network`` calls ``torch.save`` on the final path."""
-    from basicsr.models.base_model import BaseModel
-    return _source_has('torch.save(save_dict, save_path)')(original_function(BaseModel.save_network))
-
-PATCHES = (
-    Patch('jpeg_quality', 'basicsr.data.degradations:add_jpg_compression',
-          'gimsanet_arch.data.basicsr_fixes:int_jpeg_quality',
-          'passes a float JPEG quality, which OpenCV 5 rejects', '1.4.2',
-          'tests/test_compat.py::test_jpeg_quality_patch', _float_jpeg_quality_fails),
-    Patch('parse_options', 'basicsr.utils.options:parse_options',
-          'gimsanet_arch.compat:_make_parse_options',
-          'rejects --local-rank; init_dist gets no dist_params for torchrun; the plugin reads options once',
-          '1.4.2', 'tests/test_compat.py::test_local_rank_dash_accepted',
-          aliases=('basicsr.train:parse_options', 'basicsr.test:parse_options')),
-    Patch('init_dist', 'basicsr.utils.dist_util:init_dist', 'gimsanet_arch.compat:_make_init_dist',
-          'hard-codes NCCL and divides by the GPU count (CPU: ZeroDivisionError)', '1.4.2',
-          'tests/test_compat.py::test_dist_patch_needed_on_cpu', _source_has('torch.cuda.set_device(rank % num_gpus)'),
-          aliases=('basicsr.utils.options:init_dist', )),
-    Patch('model_to_device', 'basicsr.models.base_model:BaseModel.model_to_device',
-          'gimsanet_arch.compat:_make_model_to_device',
-          'gives DDP CUDA device_ids on CPU; broadcasts buffers each forward (rank-0 validation hangs)', '1.4.2',
-          'tests/test_compat.py::test_model_to_device_patch_needed_for_cpu_ddp',
-          _source_has('device_ids=[torch.cuda.current_device()]')),
-    Patch('load_resume_state', 'basicsr.train:load_resume_state', 'gimsanet_arch.compat:_make_load_resume_state',
-          'calls torch.cuda.current_device() (fails on CPU); looks for ./experiments, not the run root', '1.4.2',
-          'tests/test_compat.py::test_resume_patch_needed_on_cpu', _source_has('torch.cuda.current_device()')),
-    Patch('atomic_save', 'basicsr.models.base_model:torch', 'gimsanet_arch.training.checkpoint:torch_with_atomic_save',
-          'checkpoints and training states are written in place: a kill mid-save leaves a truncated file',
-          '1.4.2', 'tests/test_compat.py::test_atomic_save_keeps_previous_file', _save_in_place),
-    Patch('paired_use_flip', 'basicsr.data.paired_image_dataset:PairedImageDataset.__init__',
-          'gimsanet_arch.data.basicsr_fixes:accept_use_flip',
-          "reads opt['use_hflip'] only; NAFNet's option files say use_flip", '1.4.2',
-          'tests/test_compat.py::test_paired_dataset_accepts_nafnet_use_flip', _reads_use_hflip_only),
-    Patch('lmdb_shared_envs', 'basicsr.utils.file_client:LmdbBackend.__init__',
-          'gimsanet_arch.data.lmdb_env:lmdb_backend_init',
-          'opens its own LMDB environments: a second dataset on the same LMDB (train and val, or two val sets) '
-          'stops with "already open in this process"', '1.4.2',
-          'tests/data/test_lmdb_envs.py::test_train_and_val_paired_datasets_on_one_lmdb',
-          _source_has('lmdb.open(path')),
-    Patch('worker_seeds', 'basicsr.data:worker_init_fn', 'gimsanet_arch.training.worker_seeds:worker_init_fn',
-          "reseeds every worker to the same values each epoch: a sample's augmentation depends on the worker that "
-          'loads it, so a resume with DataLoader workers diverges', '1.4.2',
-          'tests/test_exact_resume_workers.py::test_resume_with_dataloader_workers_equals_uninterrupted',
-          _source_has('worker_seed = num_workers * rank + worker_id + seed')),
-    # exact resume: one replacement per place BasicSR's loop passes through
-    *(Patch(name, target, f'gimsanet_arch.training.exact_resume:{factory}', why, '1.4.2', _EXACT_TEST, _EXACT_DEFECT)
-      for name, target, factory, why in (
-          ('save_training_state', 'basicsr.models.base_model:BaseModel.save_training_state', 'save_training_state',
-           _EXACT),
-          ('resume_training', 'basicsr.models.base_model:BaseModel.resume_training', 'resume_training', _EXACT),
-          ('update_learning_rate', 'basicsr.models.base_model:BaseModel.update_learning_rate', 'update_learning_rate',
-           _EXACT),
-          ('validation_keeps_rng', 'basicsr.models.base_model:BaseModel.validation', 'validation',
-           'validation draws random numbers, so a resumed run (which skips it) diverges'),
-          ('sampler_iter', 'basicsr.data.data_sampler:EnlargedSampler.__iter__', 'sampler_iter', _EXACT),
-          ('sampler_set_epoch', 'basicsr.data.data_sampler:EnlargedSampler.set_epoch', 'sampler_set_epoch', _EXACT),
-          ('create_loaders', 'basicsr.train:create_train_val_dataloader', 'create_loaders', _EXACT))),
-)
-
-
-# factories whose bodies take collaborators from other rooms (kept here so those rooms do not
-# import each other)
-def _make_parse_options(replaced):
-    from gimsanet_arch.options import parse_options_taking_handed_on
-    from gimsanet_arch.training.dist import init_dist
-    return parse_options_taking_handed_on(replaced, init_dist)
-
-
-def _make_init_dist(replaced):
-    from gimsanet_arch.training.dist import init_dist
-    return init_dist
-
-
-def _make_model_to_device(replaced):
-    from gimsanet_arch.training.dist import model_to_device
-    return model_to_device
-
-
-def _make_load_resume_state(replaced):
-    from gimsanet_arch.training.resume import load_resume_state
-    return load_resume_state
+    from gimsanet_arch import options
+    from gimsanet_arch.data import basicsr_fixes, lmdb_env
+    from gimsanet_arch.training import exact_resume, resume, worker_seeds
+    return (
+        Patch('parse_options', basicsr.utils.options, 'parse_options', lambda replaced: options.parse_options,
+              'reads the options a second time; rejects --local-rank; starts the process group with NCCL and without '
+              "the options' dist_params (a ZeroDivisionError on CPU)",
+              'tests/test_compat.py::test_parse_options_takes_the_handed_on_options',
+              aliases=((basicsr.train, 'parse_options'), (basicsr.test, 'parse_options'))),
+        Patch('load_resume_state', basicsr.train, 'load_resume_state', lambda replaced: resume.load_resume_state,
+              'calls torch.cuda.current_device() (fails on CPU); looks for ./experiments, not the run root',
+              'tests/test_compat.py::test_resume_patch_needed_on_cpu', _source_has('torch.cuda.current_device()')),
+        Patch('create_loaders', basicsr.train, 'create_train_val_dataloader', exact_resume.create_loaders, _EXACT,
+              _EXACT_TEST),
+        Patch('sampler_iter', EnlargedSampler, '__iter__', exact_resume.sampler_iter, _EXACT, _EXACT_TEST),
+        Patch('sampler_set_epoch', EnlargedSampler, 'set_epoch', exact_resume.sampler_set_epoch, _EXACT, _EXACT_TEST),
+        Patch('worker_seeds', basicsr.data, 'worker_init_fn', worker_seeds.worker_init_fn,
+              "reseeds every worker to the same values each epoch: a sample's augmentation depends on the worker "
+              'that loads it, so a resume with DataLoader workers diverges',
+              'tests/test_exact_resume_workers.py::test_resume_with_dataloader_workers_equals_uninterrupted',
+              _source_has('worker_seed = num_workers * rank + worker_id + seed')),
+        Patch('lmdb_shared_envs', LmdbBackend, '__init__', lmdb_env.lmdb_backend_init,
+              'opens its own LMDB environments: a second dataset on the same LMDB (train and val, or two val sets) '
+              'stops with "already open in this process"',
+              'tests/data/test_lmdb_envs.py::test_train_and_val_paired_datasets_on_one_lmdb',
+              _source_has('lmdb.open(path')),
+        Patch('paired_use_flip', PairedImageDataset, '__init__', basicsr_fixes.accept_use_flip,
+              "reads opt['use_hflip'] only; NAFNet's option files say use_flip",
+              'tests/test_compat.py::test_paired_dataset_accepts_nafnet_use_flip', _reads_use_hflip_only),
+    )
 
 
 # ----------------------------------------------------------------------------- the helper
-def _resolve(dotted):
-    """'module:A.b' -> (owner object, attribute name)."""
-    module_name, _, path = dotted.partition(':')
-    owner = importlib.import_module(module_name)
-    *parents, attr = path.split('.')
-    for parent in parents:
-        owner = getattr(owner, parent)
-    return owner, attr
-
-
 def install(patch):
     """Install one row; returns True if installed, False if already there or not needed."""
-    owner, attr = _resolve(patch.target)
-    current = getattr(owner, attr)
+    current = getattr(patch.owner, patch.attr)
     if getattr(current, '_gimsanet_patch', None) == patch.name:
         return False
     if not patch.needed(current):
         return False
-    factory_owner, factory_name = _resolve(patch.make)
-    replacement = getattr(factory_owner, factory_name)(current)
+    replacement = patch.make(current)
     replacement.__wrapped__ = current
     replacement._gimsanet_patch = patch.name
-    setattr(owner, attr, replacement)
-    for alias in patch.aliases:
-        alias_owner, alias_attr = _resolve(alias)
+    setattr(patch.owner, patch.attr, replacement)
+    for alias_owner, alias_attr in patch.aliases:
         if getattr(alias_owner, alias_attr, None) is current:
             setattr(alias_owner, alias_attr, replacement)
     return True
@@ -293,9 +248,8 @@ def original_function(obj):
 
 def original(name):
     """What row ``name`` replaced (the object now in place when the row is not installed)."""
-    patch = next(p for p in PATCHES if p.name == name)
-    owner, attr = _resolve(patch.target)
-    return original_function(getattr(owner, attr))
+    patch = next(p for p in patches() if p.name == name)
+    return original_function(getattr(patch.owner, patch.attr))
 
 
 def apply():
@@ -304,13 +258,13 @@ def apply():
         return APPLIED
     for stand_in in STAND_INS:
         if stand_in.name not in APPLIED:
-            needed = not _module_exists(stand_in.module)
+            needed = not _module_exists(stand_in.module) and _basicsr_source_has(*stand_in.importer)
             if needed:
                 sys.modules.update(stand_in.make())
             APPLIED[stand_in.name] = needed
     _silence_import_warnings()
     importlib.import_module('basicsr')
-    for patch in PATCHES:
+    for patch in patches():
         if patch.name not in APPLIED:
             APPLIED[patch.name] = install(patch)
     return APPLIED

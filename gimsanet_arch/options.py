@@ -1,10 +1,12 @@
 """Reading a run's options once: the command line as BasicSR defines it, the YAML file, and
-``--force_yml`` applied, then handed on to BasicSR's own ``parse_options``.
+``--force_yml`` applied.
 
 ``basicsr train|test`` reads and checks the options with :func:`read_options`, then runs BasicSR's
-pipeline inside :func:`handed_on`; the ``parse_options`` that :mod:`gimsanet_arch.compat` installs
-takes the handed-on dict instead of parsing the file and ``--force_yml`` again. Code that calls
-BasicSR's pipelines directly (no hand-over) gets the options read by :func:`read_options` there.
+pipeline inside :func:`handed_on`. The pipeline asks :func:`parse_options` (installed over
+BasicSR's by :mod:`gimsanet_arch.compat`) for them: it completes the handed-on dict the way
+BasicSR's ``parse_options`` completes the file it reads (distributed info, seed, run paths) instead
+of reading the file and ``--force_yml`` again. Code that calls BasicSR's pipelines directly (no
+hand-over) gets the options read from ``sys.argv`` there.
 """
 import argparse
 import contextlib
@@ -95,81 +97,91 @@ def dist_params(opt):
     return params
 
 
+# The options of the run in progress, from the CLI to BasicSR's pipeline, which takes only a root path
+# (a context variable: scoped to the ``with handed_on(...)`` block, not a module-level setting).
 _HANDED_ON = contextvars.ContextVar('gimsanet_handed_on_options', default=None)
 
 
 @contextlib.contextmanager
-def handed_on(opt):
-    """Within this block BasicSR's ``parse_options`` uses ``opt`` (already read and forced)."""
-    token = _HANDED_ON.set(opt)
+def handed_on(opt, args):
+    """Within this block :func:`parse_options` returns ``opt`` (already read, forced and checked)
+    completed, and ``args`` (the parsed command line)."""
+    token = _HANDED_ON.set((opt, args))
     try:
         yield opt
     finally:
         _HANDED_ON.reset(token)
 
 
-def handed_on_options():
-    """The options handed on by :func:`handed_on`, or None outside such a block."""
-    return _HANDED_ON.get()
+def parse_options(root_path, is_train=True):
+    """``basicsr.utils.options.parse_options`` for the plugin: ``(opt, args)`` with what BasicSR
+    adds to the file's options (``dist``, ``rank``, ``world_size``, the seed set, ``auto_resume``,
+    ``is_train``, the debug name, ``num_gpu: auto``, dataset phases, expanded paths, and the run's
+    folders under ``root_path``).
 
-
-def _without_force_yml(argv):
-    """``argv`` less ``--force_yml`` and its entries (they are applied already)."""
-    out, skipping = [], False
-    for arg in argv:
-        if arg == '--force_yml':
-            skipping = True
-            continue
-        if skipping and not arg.startswith('-'):
-            continue
-        skipping = False
-        out.append(arg)
-    return out
-
-
-def parse_options_taking_handed_on(original, init_dist):
-    """Replacement for ``basicsr.utils.options.parse_options`` (installed by compat's table).
-
-    BasicSR's parser rejects ``--local-rank`` (PyTorch 2 launchers), calls ``init_dist`` without the
-    options' ``dist_params`` / ``num_gpu`` for the pytorch launcher, and applies ``--force_yml``
-    only after the process group exists. This runs BasicSR's own ``parse_options`` on the options
-    read once (handed on, or read here): its YAML read returns them, ``--force_yml`` is not applied
-    a second time, and ``init_dist`` (the plugin's, passed in) gets the options' backend and GPU count.
-    """
+    Differences from BasicSR's, on purpose: the options are read once (handed on by the CLI, or
+    read here with ``--force_yml`` applied and checked before anything else), ``--local-rank`` is
+    accepted, and the process group comes from the plugin's
+    :func:`~gimsanet_arch.training.dist.init_dist` with the options' ``dist_params`` and ``num_gpu``
+    (BasicSR's hard-codes NCCL and divides by the GPU count)."""
     import copy
-    import functools
+    import random
     import sys
-    import types
 
-    def parse_options(root_path, is_train=True):
-        import basicsr.utils.options as options_module
-        sys.argv[:] = normalize_local_rank_argv(sys.argv)
-        opt = handed_on_options()
-        if opt is None:
-            opt, _ = read_options(sys.argv[1:])
-        params = dist_params(opt)
+    from basicsr.utils import set_random_seed
+    from basicsr.utils.dist_util import get_dist_info
+    from gimsanet_arch.training.dist import init_dist
 
-        class _YamlGivingOptions(types.ModuleType):
-            def __getattr__(self, name):
-                return getattr(yaml, name)
+    handed = _HANDED_ON.get()
+    if handed is None:
+        opt, args = read_options(sys.argv[1:])
+    else:
+        opt, args = copy.deepcopy(handed[0]), handed[1]
+    opt['dist'] = args.launcher != 'none'
+    if opt['dist']:
+        init_dist(args.launcher, **dist_params(opt))  # no-op when the CLI started the group
+    else:
+        print('Disable distributed.', flush=True)
+    opt['rank'], opt['world_size'] = get_dist_info()
+    if opt.get('manual_seed') is None:
+        opt['manual_seed'] = random.randint(1, 10000)
+    set_random_seed(opt['manual_seed'] + opt['rank'])
+    opt['auto_resume'] = args.auto_resume
+    opt['is_train'] = is_train
+    if args.debug and not opt['name'].startswith('debug'):
+        opt['name'] = 'debug_' + opt['name']
+    if opt.get('num_gpu') == 'auto':
+        import torch
+        opt['num_gpu'] = torch.cuda.device_count()
+    for phase, dataset in (opt.get('datasets') or {}).items():
+        dataset['phase'] = phase.split('_')[0]  # val_1, val_2 -> val
+        if 'scale' in opt:
+            dataset['scale'] = opt['scale']
+        for key in ('dataroot_gt', 'dataroot_lq'):
+            if dataset.get(key) is not None:
+                dataset[key] = osp.expanduser(dataset[key])
+    paths = opt.setdefault('path', {})
+    for key, value in paths.items():
+        if value is not None and ('resume_state' in key or 'pretrain_network' in key):
+            paths[key] = osp.expanduser(value)
+    _add_run_folders(opt, root_path, is_train)
+    return opt, args
 
-        prepared_yaml = _YamlGivingOptions('yaml')
-        prepared_yaml.load = lambda *args, **kwargs: copy.deepcopy(opt)
 
-        @functools.wraps(init_dist)
-        def init_dist_with_options(launcher, **kwargs):
-            kwargs.setdefault('backend', params.get('backend'))
-            kwargs.setdefault('num_gpu', params.get('num_gpu'))
-            return init_dist(launcher, **kwargs)
-
-        argv = list(sys.argv)
-        saved = options_module.yaml, options_module.init_dist
-        sys.argv[:] = _without_force_yml(argv)
-        options_module.yaml, options_module.init_dist = prepared_yaml, init_dist_with_options
-        try:
-            return original(root_path, is_train)
-        finally:
-            options_module.yaml, options_module.init_dist = saved
-            sys.argv[:] = argv  # BasicSR copies the full command line into the run's option file
-
-    return parse_options
+def _add_run_folders(opt, root_path, is_train):
+    """``experiments/<name>/...`` for training (and BasicSR's debug settings), ``results/<name>/``
+    for testing, as BasicSR lays them out."""
+    paths = opt['path']
+    if is_train:
+        root = osp.join(root_path, 'experiments', opt['name'])
+        paths.update(experiments_root=root, models=osp.join(root, 'models'),
+                     training_states=osp.join(root, 'training_states'), log=root,
+                     visualization=osp.join(root, 'visualization'))
+        if 'debug' in opt['name']:
+            if 'val' in opt:
+                opt['val']['val_freq'] = 8
+            opt['logger']['print_freq'] = 1
+            opt['logger']['save_checkpoint_freq'] = 8
+    else:
+        root = osp.join(root_path, 'results', opt['name'])
+        paths.update(results_root=root, log=root, visualization=osp.join(root, 'visualization'))

@@ -52,33 +52,34 @@ def test_distutils_stand_in_skipped_when_distutils_exists():
     assert lv('0.29.1') >= lv('0.9.0') and lv('1.10') > lv('1.9') and lv('2.0') == lv('2.0')
 
 
-def test_jpeg_quality_patch():
-    from basicsr.data import degradations
-    original = compat.original('jpeg_quality')
-    img = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
-    try:
-        original(img, 80.0)
-        needed = False
-    except Exception:  # OpenCV 5 rejects a float JPEG quality
-        needed = True
-    if not needed:
-        pytest.skip('this OpenCV accepts float JPEG quality')
-    out = degradations.add_jpg_compression(img, 80.0)
-    assert out.shape == img.shape and out.dtype == np.float32
+TINY_OPTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'options', 'train_GIMSANet_tiny.yml')
 
 
-def test_local_rank_dash_accepted():
-    from gimsanet_arch.options import normalize_local_rank_argv
+@pytest.mark.parametrize('is_train', [True, False])
+def test_parse_options_takes_the_handed_on_options(tmp_path, is_train):
+    """The plugin's parse_options completes the handed-on options exactly as BasicSR's completes
+    the file; BasicSR's own rejects --local-rank (PyTorch 2 launchers) and reads the file again."""
+    from gimsanet_arch.options import handed_on, normalize_local_rank_argv, parse_options, read_options
     assert normalize_local_rank_argv(['-opt', 'x', '--local-rank=1']) == ['-opt', 'x', '--local_rank=1']
     assert normalize_local_rank_argv(['--local-rank', '2']) == ['--local_rank', '2']
-    original = compat.original('parse_options')
-    argv = sys.argv
-    sys.argv = ['prog', '-opt', 'missing.yml', '--local-rank=0']
+    argv = ['-opt', TINY_OPTIONS, '--debug', '--force_yml', 'train:total_iter=9', 'name=parsed']
+    argv_before = sys.argv
     try:
-        with pytest.raises(SystemExit):  # argparse rejects --local-rank in basicsr 1.4.2
-            original('.', True)
+        sys.argv = ['basicsr'] + argv
+        theirs, _ = compat.original('parse_options')(str(tmp_path), is_train)
+        sys.argv = ['basicsr', '-opt', 'missing.yml', '--local-rank=0']
+        with pytest.raises(SystemExit):  # argparse: unrecognized arguments
+            compat.original('parse_options')(str(tmp_path), is_train)
     finally:
-        sys.argv = argv
+        sys.argv = argv_before
+    opt, args = read_options(argv)
+    with handed_on(opt, args):
+        ours, our_args = parse_options(str(tmp_path), is_train)
+    assert ours == theirs and our_args is args
+    assert ours['name'] == 'debug_parsed' and ours['train']['total_iter'] == 9
+    assert 'dist' not in opt  # the handed-on dict itself is left as the checks saw it
+    import basicsr.train
+    assert basicsr.train.parse_options is basicsr.utils.options.parse_options  # the aliases follow
 
 
 def test_resume_patch_needed_on_cpu(tmp_path):
@@ -96,36 +97,20 @@ def test_resume_patch_needed_on_cpu(tmp_path):
     assert state['iter'] == 3
 
 
-def test_dist_patch_needed_on_cpu():
-    if torch.cuda.is_available():
-        pytest.skip('CUDA machine')
-    env = dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1', MASTER_PORT='29555')
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with pytest.raises((ZeroDivisionError, RuntimeError, AssertionError)):
-            compat.original('init_dist')('pytorch')  # NCCL + rank % device_count() == 0
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def test_atomic_save_keeps_previous_file(tmp_path, monkeypatch):
+def test_other_basicsr_models_are_left_as_basicsr_wrote_them():
+    """Model-level behaviour is DenoiseModel's: no BaseModel/SRModel method and no module attribute
+    of base_model is replaced; DenoiseModel has its own."""
     import basicsr.models.base_model as base_model
-    path = tmp_path / 'net.pth'
-    base_model.torch.save({'a': torch.ones(2)}, path)
-
-    class Unpicklable:
-        def __reduce__(self):
-            raise RuntimeError('boom during save')
-
-    with pytest.raises(RuntimeError, match='boom'):
-        base_model.torch.save({'a': torch.zeros(2), 'b': Unpicklable()}, path)
-    assert torch.equal(torch.load(path)['a'], torch.ones(2))
-    assert [p.name for p in tmp_path.iterdir()] == ['net.pth']  # no temp file left behind
+    from basicsr.models.sr_model import SRModel
+    from gimsanet_arch.models.denoise_model import DenoiseModel
+    assert base_model.torch is torch
+    for cls in (base_model.BaseModel, SRModel):
+        patched = [name for name, value in vars(cls).items() if hasattr(value, '_gimsanet_patch')]
+        assert patched == [], f'{cls.__name__} methods patched: {patched}'
+    for name in ('model_to_device', 'save_network', 'load_network', 'save_training_state', 'resume_training',
+                 'update_learning_rate', 'validation'):
+        assert getattr(DenoiseModel, name) is not getattr(base_model.BaseModel, name), name
+    assert not any(p.owner in (base_model.BaseModel, SRModel, base_model) for p in compat.patches())
 
 
 def _paired_folders(tmp_path):
@@ -147,12 +132,13 @@ def test_paired_dataset_accepts_nafnet_use_flip(tmp_path):
     assert PairedImageDataset(copy.deepcopy(opt))[0]['lq'].shape == (3, 16, 16)
 
 
-def test_model_to_device_patch_needed_for_cpu_ddp():
+def test_ddp_wrapping_on_cpu_needs_the_plugins_model_to_device():
     if torch.cuda.is_available():
         pytest.skip('CUDA machine')
     import socket
     import torch.distributed as dist
     from basicsr.models.base_model import BaseModel
+    from gimsanet_arch.training.dist import wrap_for_training
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
@@ -160,24 +146,44 @@ def test_model_to_device_patch_needed_for_cpu_ddp():
     try:
         model = BaseModel({'num_gpu': 0, 'is_train': True, 'dist': True})
         with pytest.raises((RuntimeError, AssertionError, ValueError)):
-            compat.original('model_to_device')(model, torch.nn.Conv2d(1, 1, 1))  # CUDA device_ids
-        wrapped = model.model_to_device(torch.nn.Conv2d(1, 1, 1))
+            model.model_to_device(torch.nn.Conv2d(1, 1, 1))  # BasicSR's: CUDA device_ids
+        wrapped = wrap_for_training(torch.nn.Conv2d(1, 1, 1), model.opt, model.device)
         assert isinstance(wrapped, torch.nn.parallel.DistributedDataParallel)
         assert wrapped.broadcast_buffers is False
     finally:
         dist.destroy_process_group()
 
 
+# the rows that install with basicsr 1.4.2 on this project's stack (torch 2.14, torchvision 0.29)
+PINNED_ROWS_1_4_2 = {'functional_tensor', 'parse_options', 'load_resume_state', 'create_loaders', 'sampler_iter',
+                     'sampler_set_epoch', 'worker_seeds', 'lmdb_shared_envs', 'paired_use_flip'}
+
+
+def test_the_rows_that_install_on_basicsr_1_4_2_are_pinned():
+    import basicsr
+    if basicsr.__version__ != '1.4.2' or 'basicsr-fixed' in _installed_distributions():
+        pytest.skip(f'not the PyPI basicsr 1.4.2')
+    expected = set(PINNED_ROWS_1_4_2)
+    if sys.version_info >= (3, 12):
+        expected.add('distutils')
+    assert {name for name, installed in compat.APPLIED.items() if installed} == expected
+    assert set(compat.APPLIED) == {s.name for s in compat.STAND_INS} | {p.name for p in compat.patches()}
+
+
+def _installed_distributions():
+    from importlib.metadata import distributions
+    return {d.metadata['Name'].lower() for d in distributions()}
+
+
 def test_every_patch_row_is_installed_once_and_reaches_its_original():
     """One idempotence rule and one way to the original, for every row of the table."""
-    for patch in compat.PATCHES:
-        owner, attr = compat._resolve(patch.target)
-        current = getattr(owner, attr)
+    for patch in compat.patches():
+        current = getattr(patch.owner, patch.attr)
         if compat.APPLIED[patch.name]:
             assert current._gimsanet_patch == patch.name
             assert compat.original(patch.name) is current.__wrapped__
             assert compat.install(patch) is False  # applying again changes nothing
-            assert getattr(owner, attr) is current
+            assert getattr(patch.owner, patch.attr) is current
         else:
             assert compat.original(patch.name) is current
         test_file, _, test_name = patch.test.partition('::')
@@ -185,29 +191,24 @@ def test_every_patch_row_is_installed_once_and_reaches_its_original():
             assert f'def {test_name}(' in f.read(), f'{patch.name}: its test {patch.test} does not exist'
 
 
-def test_a_patch_whose_defect_is_fixed_is_skipped(monkeypatch):
+def test_a_patch_whose_defect_is_fixed_is_skipped():
     """A basicsr that fixed a hole makes the row a no-op (its defect check says no)."""
+    import dataclasses
     import types
-    from basicsr.models.base_model import BaseModel
-    row = next(p for p in compat.PATCHES if p.name == 'model_to_device')
+    row = next(p for p in compat.patches() if p.name == 'load_resume_state')
+    fixed_train = types.ModuleType('fixed_basicsr_train')
 
-    class FixedBaseModel(BaseModel):
-        def model_to_device(self, net):  # a fixed basicsr: no CUDA device_ids on CPU
-            return net.to(self.device)
+    def load_resume_state(opt):  # a fixed basicsr: no torch.cuda call on CPU
+        return None
 
-    fixed_basicsr = types.ModuleType('fixed_basicsr')
-    fixed_basicsr.BaseModel = FixedBaseModel
-    monkeypatch.setitem(sys.modules, 'fixed_basicsr', fixed_basicsr)
-    fixed = compat.Patch(row.name, 'fixed_basicsr:BaseModel.model_to_device', row.make, row.why, row.versions,
-                         row.test, row.needed)
-    assert compat.install(fixed) is False
-    assert not hasattr(FixedBaseModel.model_to_device, '_gimsanet_patch')
-    assert compat.install(compat.Patch(row.name, 'fixed_basicsr:BaseModel.model_to_device', row.make, row.why,
-                                       row.versions, row.test)) is True  # without the check it would patch
+    fixed_train.load_resume_state = load_resume_state
+    assert compat.install(dataclasses.replace(row, owner=fixed_train, aliases=())) is False
+    assert fixed_train.load_resume_state is load_resume_state
+    assert compat.install(dataclasses.replace(row, owner=fixed_train, aliases=(), needed=compat._always)) is True
+    assert fixed_train.load_resume_state.__wrapped__ is load_resume_state  # without the check it would patch
 
 
-def test_readme_lists_every_patch_row():
-    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'README.md')).read()
-    section = readme[readme.index('## Compatibility with basicsr'):readme.index('## How the package is organised')]
-    for patch in compat.PATCHES:
-        assert f'`{patch.name}`' in section, f'README does not list the compat row {patch.name}'
+def test_the_compat_doc_lists_every_row():
+    doc = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'docs', 'compat.md')).read()
+    for row in (*compat.STAND_INS, *compat.patches()):
+        assert f'`{row.name}`' in doc, f'docs/compat.md does not list the compat row {row.name}'

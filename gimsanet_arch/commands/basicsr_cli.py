@@ -17,23 +17,6 @@ USAGE = """usage: basicsr {train,test} -opt OPT.yml [--launcher none|pytorch|slu
   --root  folder that receives experiments/, results/ and tb_logger/ (default: current directory)
   --allow-random-weights  test: score a network without path.pretrain_network_g (its random initial weights)
 """
-# the plugin's own flags, taken out before BasicSR's parser sees the command line: name -> takes a value
-PLUGIN_FLAGS = {'--root': True, '--allow-random-weights': False}
-
-
-def _without_plugin_flags(argv):
-    """``argv`` less the plugin's flags (:data:`PLUGIN_FLAGS`: basicsr's parser does not know them)."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif PLUGIN_FLAGS.get(arg):
-            skip = True
-        elif arg not in PLUGIN_FLAGS and not any(arg.startswith(f + '=') for f in PLUGIN_FLAGS):
-            out.append(arg)
-    return out
-
-
 def _check_no_live_run(opt, args, root):
     """Rank 0 (which holds the run lock): stop before BasicSR archives a folder a live run uses."""
     from basicsr.utils.dist_util import get_dist_info
@@ -62,6 +45,7 @@ def run(phase, argv, prog='basicsr'):
         return 0
     from gimsanet_arch.commands.option_checks import check_run, known_errors, one_line
     from gimsanet_arch.options import dist_params, handed_on, read_options
+    from gimsanet_arch.training.budget import RunEnded
     from gimsanet_arch.training.dist import init_dist
     from gimsanet_arch.training.rank_errors import RankErrors
     from gimsanet_arch.training.resume import ExperimentGuard, resume_after_launcher_restart
@@ -83,8 +67,7 @@ def run(phase, argv, prog='basicsr'):
         os.makedirs(root, exist_ok=True)
         if phase == 'test':
             _check_test_weights(opt, '--allow-random-weights' in argv)
-        sys.argv = [f'{prog} {phase}'] + _without_plugin_flags(argv)
-        with handed_on(opt):
+        with handed_on(opt, args):
             if phase == 'train':
                 from basicsr.train import train_pipeline
                 name = opt['name'] if not args.debug or opt['name'].startswith('debug') else 'debug_' + opt['name']
@@ -93,6 +76,9 @@ def run(phase, argv, prog='basicsr'):
             else:
                 from basicsr.test import test_pipeline
                 test_pipeline(root)
+    except RunEnded as end:  # budget spent or SIGTERM: the state is saved, --auto_resume continues
+        print(f'{prog} {phase}: {end}', flush=True)
+        return 0
     except known_errors() as err:
         if guard is not None:
             guard.rollback()  # a fresh run that saved nothing leaves nothing behind

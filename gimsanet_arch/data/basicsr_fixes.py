@@ -1,15 +1,5 @@
-"""Replacements for two of BasicSR's data functions (installed by the table in
-:mod:`gimsanet_arch.compat`; each factory takes the function it replaces)."""
-
-
-def int_jpeg_quality(original):
-    """``degradations.add_jpg_compression`` passes its (float) quality to OpenCV as is; OpenCV 5
-    rejects a float JPEG quality. Round it to an int first."""
-
-    def add_jpg_compression(img, quality=90):
-        return original(img, int(round(float(quality))))
-
-    return add_jpg_compression
+"""A replacement for BasicSR's paired dataset set-up (installed by the table in
+:mod:`gimsanet_arch.compat`; the factory takes the function it replaces)."""
 
 
 def accept_use_flip(original):

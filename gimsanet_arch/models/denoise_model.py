@@ -46,6 +46,7 @@ from gimsanet_arch.archs.arch_info import pad_multiple as arch_pad_multiple
 from gimsanet_arch.inference import engine
 from gimsanet_arch.models.lr_scheduler import build_scheduler
 from gimsanet_arch.models.run_stops import RunStops
+from gimsanet_arch.models.training_state import TrainingState
 
 LOSS_LOG_NAMES = {'pixel_opt': 'l_pix', 'grad_opt': 'l_grad', 'gradient_opt': 'l_grad', 'perceptual_opt': 'l_percep',
                   'psnr_opt': 'l_psnr'}
@@ -61,7 +62,7 @@ def _float_hwc(tensor):
 
 
 @MODEL_REGISTRY.register()
-class DenoiseModel(RunStops, SRModel):
+class DenoiseModel(RunStops, TrainingState, SRModel):
     """Denoising model for BasicSR (see module docstring for the options)."""
 
     def __init__(self, opt):
@@ -152,10 +153,6 @@ class DenoiseModel(RunStops, SRModel):
                 return self.cpu_budget.spent_s() / (hours * 3600. if hours else self.cpu_budget.limit_s)
         for optimizer in self.optimizers:
             self.schedulers.append(build_scheduler(optimizer, scheduler_opt, budget_progress=progress))
-
-    def update_learning_rate(self, current_iter, warmup_iter=-1):
-        self.current_iter = current_iter  # feed_data needs it for progressive patches
-        super().update_learning_rate(current_iter, warmup_iter)
 
     # ------------------------------------------------------------------ training step
     def feed_data(self, data):
@@ -368,30 +365,3 @@ class DenoiseModel(RunStops, SRModel):
             suffix = self.opt['val'].get('suffix') or self.opt['name']
             path = osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
         imwrite(img, path)
-
-    # ------------------------------------------------------------------ checkpoints
-    def save_network(self, net, net_label, current_iter, param_key='params'):
-        """BasicSR's ``.pth`` and/or a ``.safetensors`` file with the same groups, by
-        ``logger.save_checkpoint_format`` (``pth`` default, ``safetensors``, ``both``); training
-        states stay ``.state``."""
-        fmt = (self.opt.get('logger') or {}).get('save_checkpoint_format', 'pth')
-        if fmt in ('pth', 'both'):
-            super().save_network(net, net_label, current_iter, param_key)
-        if fmt in ('safetensors', 'both'):
-            from gimsanet_arch.training.safetensors_io import save_safetensors_checkpoint
-            nets = net if isinstance(net, list) else [net]
-            keys = param_key if isinstance(param_key, list) else [param_key]
-            groups = {key: {k[7:] if k.startswith('module.') else k: v.cpu()
-                            for k, v in self.get_bare_model(n).state_dict().items()} for n, key in zip(nets, keys)}
-            name = f'{net_label}_{"latest" if current_iter == -1 else current_iter}.safetensors'
-            save_safetensors_checkpoint(groups, osp.join(self.opt['path']['models'], name))
-
-    def load_network(self, net, load_path, strict=True, param_key='params'):
-        from gimsanet_arch.training.checkpoint import load_network_checked
-        twin = osp.splitext(str(load_path))[0] + '.safetensors'
-        if str(load_path).endswith('.pth') and not osp.isfile(load_path) and osp.isfile(twin):
-            load_path = twin  # a resumed run that saves safetensors only (BasicSR names the .pth)
-        trust = bool((self.opt.get('path') or {}).get('trust_checkpoint', False))
-        load_network_checked(self.get_bare_model(net), load_path, strict=strict, param_key=param_key, trust=trust,
-                             logger=get_root_logger())
-

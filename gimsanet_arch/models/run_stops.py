@@ -1,9 +1,9 @@
 """How a DenoiseModel run ends before ``total_iter``: its CPU budget is spent, or it was sent SIGTERM.
 
-Either way the run saves a training state at the end of the iteration and leaves through a
-``SystemExit`` of status 0 (:class:`~gimsanet_arch.training.budget.BudgetSpent` /
-:class:`~gimsanet_arch.training.budget.StopRequested`), so ``--auto_resume`` continues it; under DDP
-all ranks agree on the iteration (one all-reduce of two flags per iteration).
+Either way the run saves a training state at the end of the iteration and leaves BasicSR's loop
+through :class:`~gimsanet_arch.training.budget.RunEnded` (``BudgetSpent`` / ``StopRequested``),
+which ``basicsr train`` turns into exit status 0, so ``--auto_resume`` continues it; under DDP all
+ranks agree on the iteration (one all-reduce of two flags per iteration).
 """
 import torch
 
@@ -40,13 +40,13 @@ class RunStops:
         spent, signalled = self._stop_flags()
         if not (spent or signalled):
             return
-        from gimsanet_arch.training.exact_resume import PROGRESS
         logger = get_root_logger()
         if spent:
             logger.info(f'CPU budget reached at iter {current_iter}: {self.cpu_budget.summary()}. Saving and stopping.')
         else:
             logger.info(f'SIGTERM: saving at iter {current_iter} and stopping; continue with --auto_resume.')
-        self.save(PROGRESS.epoch or 0, current_iter)
+        progress = self.train_progress
+        self.save((progress.epoch if progress is not None else None) or 0, current_iter)
         if spent:
             raise cpu_budget.BudgetSpent(f'CPU budget reached at iter {current_iter}')
         raise cpu_budget.StopRequested(f'stopped by SIGTERM at iter {current_iter}')

@@ -16,12 +16,16 @@ import time
 STATE_KEY = 'gimsanet_cpu_budget'
 
 
-class BudgetSpent(SystemExit):
-    """Raised (a clean exit, status 0) once the run has used its CPU budget and saved its state."""
+class RunEnded(Exception):
+    """The run stopped on purpose after saving its state: its CPU budget is spent, or it was asked
+    to stop (SIGTERM). The declared way out of BasicSR's training loop, which has no stop hook and
+    catches nothing there: ``basicsr train`` (:mod:`gimsanet_arch.commands.basicsr_cli`) catches it,
+    logs the message and exits with status 0, so ``--auto_resume`` continues the run. An ordinary
+    ``Exception``: nothing in BasicSR between the model and the CLI swallows it."""
 
-    def __init__(self, message):
-        super().__init__(0)
-        self.message = message
+
+class BudgetSpent(RunEnded):
+    """The run has used its CPU budget (and saved its state)."""
 
 
 class CpuBudget:
@@ -61,15 +65,8 @@ class CpuBudget:
                 f'({self.wall_s() / 3600:.3f} h wall clock)')
 
 
-class StopRequested(SystemExit):
-    """Raised (a clean exit, status 0) when the run was asked to stop (SIGTERM) and has saved its state.
-
-    A ``SystemExit`` like :class:`BudgetSpent`, for the same reason: BasicSR's training loop has no
-    stop hook, and an ``Exception`` raised inside it would be reported as a failure."""
-
-    def __init__(self, message):
-        super().__init__(0)
-        self.message = message
+class StopRequested(RunEnded):
+    """The run was asked to stop (SIGTERM) and has saved its state."""
 
 
 class StopSignal:

@@ -13,13 +13,14 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the file and the keys."""
 
 
-class DiskFullError(BaseException):
+class DiskFullError(Exception):
     """A checkpoint or training state could not be saved: no space left on the device (or quota).
 
-    A ``BaseException``, like ``KeyboardInterrupt``: BasicSR's ``save_network`` catches every
-    ``Exception``, retries three times and then trains on without saving ("Just ignore it"), which
-    on a full disk means days of training that no checkpoint keeps. This stops the run instead;
-    the CLI reports it in one line. The previous files are untouched (the save was atomic)."""
+    BasicSR's own ``save_network`` catches every ``Exception``, retries three times and then trains
+    on without saving ("Just ignore it"), which on a full disk means days of training that no
+    checkpoint keeps. DenoiseModel saves through its own methods
+    (:mod:`gimsanet_arch.models.training_state`), which let this error end the run; the CLI reports
+    it in one line. The previous files are untouched (the save was atomic)."""
 
     def __init__(self, path, reason):
         free = _free_bytes(osp.dirname(osp.abspath(path)))
@@ -79,21 +80,6 @@ def _publish(tmp, path):
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; torch.save would honour the umask
     os.replace(tmp, path)
     _fsync_dir(osp.dirname(osp.abspath(path)))
-
-
-def torch_with_atomic_save(original_torch):
-    """``torch`` as BasicSR's ``base_model`` sees it, with ``save`` replaced by
-    :func:`atomic_torch_save` (BasicSR writes checkpoints and training states in place, so a kill
-    mid-save leaves a truncated file that ``--auto_resume`` would pick up)."""
-    import types
-
-    class _TorchWithAtomicSave(types.ModuleType):
-        def __getattr__(self, name):
-            return getattr(original_torch, name)
-
-    proxy = _TorchWithAtomicSave('torch')
-    proxy.save = atomic_torch_save
-    return proxy
 
 
 def _umask():

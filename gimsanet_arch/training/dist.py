@@ -1,8 +1,9 @@
 """Distributed setup that works with NCCL on GPUs and gloo on CPU.
 
 basicsr 1.4.2's ``init_dist`` hard-codes NCCL and calls ``torch.cuda.set_device(rank % 0)`` on a
-CPU machine; its ``model_to_device`` hands CUDA ``device_ids`` to DDP. These replacements are
-installed by the table in :mod:`gimsanet_arch.compat`.
+CPU machine; its ``BaseModel.model_to_device`` hands CUDA ``device_ids`` to DDP. The plugin's CLI
+starts the process group with :func:`init_dist` before BasicSR's pipeline runs, and DenoiseModel
+wraps its networks with :func:`wrap_for_training`.
 """
 import os
 
@@ -27,9 +28,9 @@ def choose_backend(num_gpu=None, backend=None):
 
 
 def init_dist(launcher, backend=None, num_gpu=None, **kwargs):
-    """Replacement for ``basicsr.utils.dist_util.init_dist``: the backend follows the device
-    (:func:`choose_backend`); ``num_gpu`` and ``backend`` come from the options, which the
-    plugin's ``parse_options`` hands in (BasicSR passes none for the pytorch launcher)."""
+    """Start the process group: the backend follows the device (:func:`choose_backend`);
+    ``num_gpu``, ``backend`` and ``port`` / ``timeout`` come from the options' ``dist_params``.
+    An existing group is kept (the CLI starts it before BasicSR's pipeline runs)."""
     backend = choose_backend(num_gpu, backend)
     if launcher == 'slurm':
         _init_slurm_env(kwargs.pop('port', None))
@@ -78,22 +79,22 @@ def _init_slurm_env(port=None):
     os.environ['RANK'] = str(proc_id)
 
 
-def model_to_device(self, net):
-    """Replacement for ``BaseModel.model_to_device``.
+def wrap_for_training(net, opt, device):
+    """``net`` on ``device``, wrapped for the run (what ``BaseModel.model_to_device`` does, fixed).
 
     DDP gets ``device_ids`` only on CUDA, and ``broadcast_buffers=False`` by default: our nets keep
     fixed (never-updated) buffers, and BasicSR validates on rank 0 alone through the wrapper, where
     a per-forward buffer broadcast would wait forever for the other ranks. Set
     ``broadcast_buffers: true`` at the top level of the options for nets with BatchNorm.
     """
-    net = net.to(self.device)
-    if self.opt['dist']:
-        device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+    net = net.to(device)
+    if opt.get('dist'):
+        device_ids = [torch.cuda.current_device()] if device.type == 'cuda' else None
         net = DistributedDataParallel(
             net,
             device_ids=device_ids,
-            find_unused_parameters=self.opt.get('find_unused_parameters', False),
-            broadcast_buffers=self.opt.get('broadcast_buffers', False))
-    elif self.opt['num_gpu'] > 1:
+            find_unused_parameters=opt.get('find_unused_parameters', False),
+            broadcast_buffers=opt.get('broadcast_buffers', False))
+    elif (opt.get('num_gpu') or 0) > 1:
         net = DataParallel(net)
     return net

@@ -54,6 +54,12 @@ def save_safetensors_checkpoint(groups, path, metadata=None):
         from gimsanet_arch.training.checkpoint import _umask
         os.chmod(tmp, 0o666 & ~_umask())  # as an ordinary new file (the writer makes it private)
         os.replace(tmp, path)
+    except Exception as err:
+        from gimsanet_arch.training.checkpoint import DiskFullError, _disk_full_reason
+        reason = _disk_full_reason(err)
+        if reason is not None:
+            raise DiskFullError(path, reason) from err
+        raise
     finally:
         if osp.exists(tmp):
             os.remove(tmp)

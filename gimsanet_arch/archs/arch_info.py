@@ -118,3 +118,21 @@ def in_channels(network_opt):
         return int(network_opt[arg])
     default = _constructor_default(cls, arg)
     return DEFAULT_IN_CHANNELS if default is _NO_DEFAULT or default is None else int(default)
+
+
+def network_in_channels(net, args=None):
+    """Input channels of a built network ``net``: its constructor ``args`` when they set them, else
+    the instance's attribute of the channel argument's name (where the arch keeps one, as GIMSANet
+    does), else the constructor default (``DEFAULT_IN_CHANNELS`` without one). Not a guess from the
+    layers: a network's first convolution need not take the image (RIDNet's takes 3 channels even
+    for gray input)."""
+    cls = type(net)
+    arg = arch_info(net).in_channels_arg
+    if arg is None:
+        return DEFAULT_IN_CHANNELS
+    if (args or {}).get(arg) is not None:
+        return int(args[arg])
+    if isinstance(getattr(net, arg, None), int):
+        return int(getattr(net, arg))
+    default = _constructor_default(cls, arg)
+    return DEFAULT_IN_CHANNELS if default is _NO_DEFAULT or default is None else int(default)

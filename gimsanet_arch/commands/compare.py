@@ -9,7 +9,8 @@
 (``scripts/compare.py`` is the same command; ``gimsanet-benchmark --data ... --sigmas ...`` scores
 models with the same code, :func:`gimsanet_arch.inference.evaluate.score`, next to its speed and
 memory figures.) ``--opt`` takes a BasicSR option file (its
-``network_g``, ``path.pretrain_network_g``, ``param_key_g`` and ``val.window_size``); ``--model
+``network_g``, ``path.pretrain_network_g``, the checkpoint key of
+:func:`gimsanet_arch.inference.network.option_param_key` and ``val.window_size``); ``--model
 NAME=ARCH_OPTIONS_YAML[:CHECKPOINT]`` a yml with ``network_g`` (or the network dict itself) and an
 optional checkpoint (none: random weights). Prints one table (PSNR, SSIM, params, MACs per pixel,
 CPU ms per megapixel) and writes ``<out>/comparison.csv``, ``<out>/psnr_chart.png`` (with the

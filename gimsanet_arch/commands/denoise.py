@@ -48,7 +48,8 @@ def parse_args(argv=None):
     p.add_argument('inputs', nargs='+', help='image files, folders or glob patterns')
     p.add_argument('-o', '--output', default='results/denoised', help='output folder (default: %(default)s)')
     model = p.add_argument_group('model (one of -opt or --arch; neither: the shipped GIMSANet weights)')
-    model.add_argument('-opt', help='BasicSR option file: its network_g and path.pretrain_network_g')
+    model.add_argument('-opt', help='BasicSR option file: its network_g, path.pretrain_network_g and checkpoint key '
+                       '(path.param_key_g, else path.param_key, else params)')
     model.add_argument('--arch', help='registered architecture name (GIMSANet, Restormer, NAFNet, ...)')
     model.add_argument('--weights', help='checkpoint (.pth or .safetensors; params_ema, then params, then a bare '
                        'state_dict); GIMSANet, NAFNet and Restormer are recognised from the weights, so --arch and '
@@ -215,7 +216,7 @@ def load_model(args, device, kind='color'):
     if args.opt and args.arch:
         raise ValueError('give the model with either -opt OPTION_FILE or --arch NAME --weights CKPT, not both')
     if args.opt:
-        spec = network.spec_from_option_file(args.opt, default_param_key='params_ema')
+        spec = network.spec_from_option_file(args.opt)  # the checkpoint key every command reads from -opt
         spec.trust = spec.trust or args.trust_checkpoint
     elif args.weights:  # the architecture and its arguments are read from the weights
         spec = network.spec_from_weights(args.weights, args.arch, args.arch_args, trust=args.trust_checkpoint)

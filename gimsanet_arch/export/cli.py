@@ -12,7 +12,6 @@ import argparse
 import os.path as osp
 import sys
 
-from gimsanet_arch.export import arch_facts
 from gimsanet_arch.export.check import (ExportCheckError, check_input, eager_reference, first_line, max_abs_diff,
                                         require_within)
 
@@ -29,15 +28,16 @@ def build_parser():
     p = argparse.ArgumentParser(prog='gimsanet-export', description='Export a network to ONNX and TorchScript; '
                                 'check each file against the eager network at a new image size.')
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument('-opt', '--opt', help='option file: network_g, path.pretrain_network_g, path.param_key_g')
+    src.add_argument('-opt', '--opt', help='option file: network_g, path.pretrain_network_g and the checkpoint key '
+                     '(path.param_key_g, else path.param_key, else params: as every command reads an option file)')
     src.add_argument('--arch', help='registered arch name (GIMSANet, Restormer, NAFNet, ...)')
     p.add_argument('--arch-args', help='constructor arguments, inline YAML/JSON or a .yml/.json file (with --arch)')
     p.add_argument('--weights', help='checkpoint (BasicSR .pth, official release file or bare state_dict); '
                    'overrides the option file\'s path.pretrain_network_g')
     p.add_argument('--trust-checkpoint', action='store_true',
                    help='allow a checkpoint that needs full pickle (it can run code): only for files you trust')
-    p.add_argument('--param-key', help='checkpoint key to load first (default: params_ema with --arch, '
-                   'path.param_key_g with -opt); params, params_ema and a bare state_dict are tried next')
+    p.add_argument('--param-key', help='checkpoint key to load first (default: params_ema with --arch; with -opt '
+                   'the option file\'s, see -opt); params, params_ema and a bare state_dict are tried next')
     p.add_argument('--out-dir', default='exported', help='output folder (default: exported)')
     p.add_argument('--name', help='file name stem (default: the checkpoint\'s)')
     p.add_argument('--formats', default='onnx,torchscript',
@@ -56,40 +56,50 @@ def build_parser():
     return p
 
 
-def _model_spec(args):
-    """``(arch, arch_args, weights, param_key, pad_multiple)`` from the command line."""
-    from gimsanet_arch.export.loading import model_spec_from_option_file, parse_arch_args
+def model_spec(args):
+    """The :class:`~gimsanet_arch.inference.network.ModelSpec` to export, read as every command reads
+    a model: an option file (``network_g``, ``path.pretrain_network_g``, the checkpoint key of
+    :func:`~gimsanet_arch.inference.network.option_param_key`, ``val.pad_multiple`` / ``window_size``)
+    or ``--arch`` / ``--arch-args`` (a checkpoint's ``params_ema`` first). ``--weights``,
+    ``--param-key`` and ``--pad-multiple`` override. Always loaded strictly: a partly loaded network
+    would make a wrong file. Checked before anything is built."""
+    from gimsanet_arch.inference import network
+    from gimsanet_arch.options import OptionError
 
     if args.opt:
         if args.arch_args:
             raise ValueError('--arch-args goes with --arch; with -opt the arguments come from network_g')
-        arch, arch_args, weights, param_key, multiple = model_spec_from_option_file(args.opt)
+        spec = network.spec_from_option_file(args.opt)
     else:
-        # BasicSR checkpoints: the EMA weights first when the file has them (then params, then a bare state_dict)
-        arch, arch_args, weights, param_key = args.arch, parse_arch_args(args.arch_args), None, 'params_ema'
-        multiple = None
-    if args.pad_multiple is not None:
-        multiple = args.pad_multiple
-    return arch, arch_args, args.weights or weights, args.param_key or param_key, multiple
+        spec = network.spec_from_arch(args.arch, arch_args=args.arch_args)
+    spec.checkpoint = args.weights or spec.checkpoint
+    spec.param_key = args.param_key or spec.param_key
+    spec.pad_multiple = args.pad_multiple or spec.pad_multiple
+    spec.trust = spec.trust or args.trust_checkpoint
+    spec.strict = True
+    if not spec.checkpoint:
+        raise OptionError('no weights: pass --weights CKPT (or set path.pretrain_network_g in the option file)')
+    return network.check_spec(spec)
 
 
 def export_all(args):
     """Export and check every requested format, printing one line per file; raises on failure."""
-    from gimsanet_arch.export.loading import load_model
+    from gimsanet_arch.inference import network
 
     formats = [f.strip() for f in args.formats.split(',') if f.strip()]
     unknown = set(formats) - set(EXPORTERS)
     if unknown or not formats:
         raise ValueError(f'--formats takes {", ".join(EXPORTERS)}, got {args.formats!r}')
-    arch, arch_args, weights, param_key, multiple = _model_spec(args)
-    net = load_model(arch, arch_args, weights, param_key, trust=args.trust_checkpoint)
-    multiple = int(multiple or arch_facts.pad_multiple(net))
-    channels = arch_facts.in_channels(net)
+    spec = model_spec(args)
+    net, multiple = network.build(spec)  # on the CPU, in eval mode
+    arch = spec.network_opt['type']
+    arch_args = {k: v for k, v in spec.network_opt.items() if k != 'type'}
+    channels = spec.in_ch
     x = check_input(channels, args.check_size, args.example_size)
     print(f'{arch} (in_channels {channels}, pad multiple {multiple}'
-          f'{", padded inside the graph" if multiple > 1 else ""}) from {weights}')
+          f'{", padded inside the graph" if multiple > 1 else ""}) from {spec.checkpoint}')
     expected = eager_reference(net, x, multiple)  # before exporting: a size the net cannot take fails fast
-    name = args.name or osp.splitext(osp.basename(weights))[0]
+    name = args.name or osp.splitext(osp.basename(spec.checkpoint))[0]
     for fmt in formats:
         exporter = EXPORTERS[fmt]
         try:

@@ -5,7 +5,7 @@ import os.path as osp
 
 import torch
 
-from gimsanet_arch.export.arch_facts import describe
+from gimsanet_arch.export.metadata import describe
 from gimsanet_arch.export.padding import exportable
 
 EXPORTERS = ('dynamo', 'torchscript')
@@ -18,7 +18,7 @@ def export_onnx(net, out_dir, name, multiple=1, opset=18, example_hw=(64, 64), e
     ``N`` is the opset actually written (the dynamo exporter raises requests below 18 when it cannot
     convert down). ``multiple > 1`` with ``pad_in_graph`` puts the reflect padding and the crop into
     the graph, so the file takes any image size; without ``pad_in_graph`` callers must pad (the
-    metadata's ``pads_in_graph`` says which; see ``arch_facts.describe``). ``exporter``: ``'dynamo'``
+    metadata's ``pads_in_graph`` says which; see ``metadata.describe``). ``exporter``: ``'dynamo'``
     (``torch.export``, needs onnxscript) or ``'torchscript'`` (the older tracing exporter).
     ``arch_args`` (the constructor arguments) are recorded in the metadata.
     """

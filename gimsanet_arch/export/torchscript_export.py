@@ -12,7 +12,7 @@ import warnings
 
 import torch
 
-from gimsanet_arch.export.arch_facts import describe
+from gimsanet_arch.export.metadata import describe
 from gimsanet_arch.export.padding import exportable
 
 METHODS = ('trace', 'script')

@@ -1,13 +1,26 @@
-"""Which network to run: a :class:`ModelSpec` from an option file, a ``--model`` argument or an arch
-name, built and loaded once for inference."""
+"""Which network to run: a :class:`ModelSpec` from an option file, a ``--model`` argument, an arch
+name or the weights themselves, built and loaded once. The one model-loading path of the package:
+``gimsanet-denoise``, the comparison, ``gimsanet-benchmark`` and ``gimsanet-export`` all build their
+networks here.
+
+Which checkpoint key an option file selects is one rule, :func:`option_param_key`, for every
+command: BasicSR's ``path.param_key_g``, else the official Restormer/NAFNet spelling
+``path.param_key``, else ``params`` (what ``basicsr test`` loads with the same file). A checkpoint
+alone (``--weights`` / ``--arch``, no option file) loads ``params_ema`` first. Either way a missing
+key falls back to the other BasicSR group or a bare state_dict
+(:func:`~gimsanet_arch.training.checkpoint.extract_state_dict`).
+"""
 import os.path as osp
 from copy import deepcopy
 
 import yaml
 
 from gimsanet_arch.archs.arch_info import in_channels, pad_multiple
-from gimsanet_arch.options import OptionError
+from gimsanet_arch.options import OptionError, load_yaml  # noqa: F401  (the one YAML reader; used here and by scripts)
 from gimsanet_arch.training.checkpoint import load_network_checked
+
+# the key a checkpoint given alone loads first: BasicSR's EMA weights, where the file has them
+CHECKPOINT_PARAM_KEY = 'params_ema'
 
 
 class ModelSpec:
@@ -35,30 +48,35 @@ class ModelSpec:
         return f'ModelSpec({self.name!r}, {self.network_opt.get("type")}, checkpoint={self.checkpoint!r})'
 
 
-def load_yaml(path):
-    """An option (or arch-options) YAML file as a dict: the plugin's one reader
-    (:func:`gimsanet_arch.options.load_yaml`), whose errors name the file and line."""
-    from gimsanet_arch.options import load_yaml as read_option_file
-    return read_option_file(path)
+def option_param_key(path_opt):
+    """The checkpoint key an option file's ``path`` section selects, the same for every command:
+    ``param_key_g`` (BasicSR), else ``param_key`` (the official Restormer/NAFNet option files),
+    else ``params`` (BasicSR's default, so the commands load what ``basicsr test`` scores)."""
+    path_opt = path_opt or {}
+    for key in ('param_key_g', 'param_key'):
+        if path_opt.get(key):
+            return path_opt[key]
+    return 'params'
 
 
-def spec_from_options(opt, name, default_param_key='params'):
-    """A :class:`ModelSpec` from an option dict (``network_g``, ``path.pretrain_network_g``,
-    ``path.param_key_g`` / ``param_key``, ``strict_load_g``, ``val.pad_multiple`` / ``window_size``)."""
+def spec_from_options(opt, name):
+    """A :class:`ModelSpec` from an option dict (``network_g``, ``path.pretrain_network_g``, the key
+    of :func:`option_param_key`, ``strict_load_g``, ``trust_checkpoint``, ``val.pad_multiple`` /
+    ``window_size``)."""
     if 'network_g' not in opt:
         raise ValueError(f'{name}: no network_g section')
     path_opt = opt.get('path') or {}
     val = opt.get('val') or {}
-    return ModelSpec(name, opt['network_g'], path_opt.get('pretrain_network_g'),
-                     path_opt.get('param_key_g', path_opt.get('param_key', default_param_key)),
+    return ModelSpec(name, opt['network_g'], path_opt.get('pretrain_network_g'), option_param_key(path_opt),
                      path_opt.get('strict_load_g', True), val.get('pad_multiple', val.get('window_size')),
                      trust=path_opt.get('trust_checkpoint', False))
 
 
-def spec_from_option_file(path, name=None, default_param_key='params'):
-    """A :class:`ModelSpec` from a BasicSR option file."""
+def spec_from_option_file(path, name=None):
+    """A :class:`ModelSpec` from a BasicSR option file (named by ``name``, else its ``name`` option,
+    else the file's stem)."""
     opt = load_yaml(path)
-    return spec_from_options(opt, name or opt.get('name') or osp.splitext(osp.basename(path))[0], default_param_key)
+    return spec_from_options(opt, name or opt.get('name') or osp.splitext(osp.basename(path))[0])
 
 
 def parse_arch_args(text):
@@ -97,7 +115,7 @@ def spec_from_arch(arch, weights=None, arch_args=None, name=None, trust=False):
         raise ValueError(f'--arch: unknown architecture "{arch}".{hint} Registered: {", ".join(sorted(ARCH_REGISTRY.keys()))}')
     network_opt = dict(parse_arch_args(arch_args) if isinstance(arch_args, (str, type(None))) else arch_args)
     network_opt['type'] = arch
-    return ModelSpec(name or arch, network_opt, weights, param_key='params_ema', trust=trust)
+    return ModelSpec(name or arch, network_opt, weights, param_key=CHECKPOINT_PARAM_KEY, trust=trust)
 
 
 # architectures whose weights are laid out like a detected one (a detected NAFNet may run as NAFNetLocal)
@@ -112,7 +130,7 @@ def spec_from_weights(weights, arch=None, arch_args=None, name=None, trust=False
     from gimsanet_arch.training.checkpoint import extract_state_dict, load_checkpoint_file
     if arch:
         spec_from_arch(arch, weights, arch_args)  # an unknown --arch or bad --arch-args: said before any loading
-    state = extract_state_dict(load_checkpoint_file(weights, trust=trust), weights, 'params_ema')
+    state = extract_state_dict(load_checkpoint_file(weights, trust=trust), weights, CHECKPOINT_PARAM_KEY)
     try:
         found, found_args = detect(state)
     except UnknownArchitecture as err:

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from basicsr.archs import build_network
-from gimsanet_arch.archs.arch_info import ArchInfo, arch_info, in_channels, pad_multiple
+from gimsanet_arch.archs.arch_info import ArchInfo, arch_info, in_channels, network_in_channels, pad_multiple
 from gimsanet_arch.archs.gimsanet_arch import GIMSANet
 from gimsanet_arch.archs.nafnet_arch import NAFNet, NAFNetLocal
 from gimsanet_arch.archs.restormer_arch import Restormer
@@ -86,3 +86,21 @@ def test_unknown_archs_get_safe_guesses():
 ])
 def test_in_channels_of_network_options(network_opt, channels):
     assert in_channels(network_opt) == channels
+
+
+@pytest.mark.parametrize('network_opt', [
+    {'type': 'GIMSANet', 'in_channels': 1, 'num_feat': 4},
+    {'type': 'Restormer', 'inp_channels': 1, 'out_channels': 1, 'dim': 8, 'num_blocks': [1, 1, 1, 1],
+     'num_refinement_blocks': 1},
+    {'type': 'RIDNet', 'in_channels': 1, 'out_channels': 1, 'mid_channels': 16, 'num_block': 1},
+])
+def test_in_channels_of_a_built_network(network_opt):
+    """From its arguments, else what the instance keeps, else the constructor default; never from the
+    first convolution (RIDNet's takes 3 channels for a gray network)."""
+    net = build_network(dict(network_opt))
+    args = {k: v for k, v in network_opt.items() if k != 'type'}
+    assert network_in_channels(net, args) == in_channels(network_opt) == 1
+    if network_opt['type'] == 'GIMSANet':  # it keeps in_channels: no arguments needed
+        assert network_in_channels(net) == 1
+    else:  # no arguments: the constructor default
+        assert network_in_channels(net) == 3

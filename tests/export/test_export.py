@@ -17,10 +17,10 @@ pytest.importorskip('onnxruntime', reason='export extra not installed: pip insta
 pytest.importorskip('onnxscript', reason='export extra not installed: pip install -e ".[export]"')
 
 from conftest import REPO_ROOT  # noqa: E402
-from gimsanet_arch.export import arch_facts  # noqa: E402
+from gimsanet_arch.archs.arch_info import pad_multiple  # noqa: E402
 from gimsanet_arch.export.check import eager_reference  # noqa: E402
 from gimsanet_arch.export.cli import main  # noqa: E402
-from gimsanet_arch.export.loading import build_network  # noqa: E402
+from gimsanet_arch.inference import network  # noqa: E402
 from gimsanet_arch.export.onnx_export import export_onnx, read_metadata  # noqa: E402
 from gimsanet_arch.export.onnx_runtime import OnnxModel  # noqa: E402
 from gimsanet_arch.export.torchscript_export import export_torchscript, load_torchscript  # noqa: E402
@@ -40,7 +40,7 @@ FIXTURES = osp.join(REPO_ROOT, 'tests', 'fixtures')
 def _tiny(case, seed=0):
     arch, kwargs = TINY[case]
     torch.manual_seed(seed)
-    return build_network(arch, kwargs).eval(), kwargs
+    return network.build(network.ModelSpec(case, dict(type=arch, **kwargs)))[0], kwargs
 
 
 def _inputs(channels):
@@ -62,7 +62,7 @@ def _assert_matches_eager(run, net, multiple, channels, label):
 @pytest.mark.parametrize('case', sorted(TINY))
 def test_onnx_and_torchscript_exports_match_eager_at_other_sizes(case, tmp_path):
     net, kwargs = _tiny(case)
-    multiple = arch_facts.pad_multiple(net)
+    multiple = pad_multiple(net)
     channels = 1 if case == 'gimsanet_gray' else 3
     path = export_onnx(net, str(tmp_path), case, multiple, opset=18, example_hw=EXAMPLE_HW, arch_args=kwargs)
     assert osp.basename(path) == f'{case}.opset18.onnx'
@@ -203,7 +203,8 @@ def test_cli_input_errors_are_one_line(tmp_path, capsys):
     net, kwargs = _tiny('restormer')
     torch.save(net.state_dict(), tmp_path / 'r.pth')
     weights, out_dir = tmp_path / 'r.pth', tmp_path / 'out'
-    _main_error(capsys, ['--arch', 'NoSuchNet', '--weights', weights], 2, "unknown arch 'NoSuchNet'", 'Restormer')
+    _main_error(capsys, ['--arch', 'NoSuchNet', '--weights', weights], 2, 'unknown architecture "NoSuchNet"',
+                'Restormer')
     _main_error(capsys, ['--arch', 'Restormer', '--weights', tmp_path / 'missing.pth'], 2, 'missing.pth')
     _main_error(capsys, ['--arch', 'Restormer', '--arch-args', '[1, 2]', '--weights', weights], 2, 'mapping')
     _main_error(capsys, ['--arch', 'Restormer', '--arch-args', json.dumps(kwargs), '--weights', weights,

@@ -148,8 +148,8 @@ def test_basicsr_command_under_legacy_launcher_with_local_rank_argument(data_roo
     exp = osp.join(root, 'experiments', 'legacy')
     assert sorted(os.listdir(osp.join(exp, 'models'))) == ['net_g_2.pth', 'net_g_4.pth', 'net_g_latest.pth']
     assert sorted(os.listdir(osp.join(root, 'experiments'))) == ['legacy']
-    with open(osp.join(exp, 'legacy.yml')) as f:  # BasicSR writes the command line on top of the copy
-        assert '--local_rank=0' in f.read(400)
+    with open(osp.join(exp, 'legacy.yml')) as f:  # BasicSR writes the command line, as given, on top of the copy
+        assert '--local-rank=0 train -opt' in f.read(400)
 
 
 def test_backend_follows_device_unless_configured(monkeypatch):

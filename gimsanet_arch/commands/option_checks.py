@@ -118,36 +118,26 @@ def check_options(opt, path):
 
 # ----------------------------------------------------------------------------- unknown option keys
 # Keys BasicSR itself reads in the sections checked below (basicsr 1.4.2: train.py, data/__init__.py,
-# models/base_model.py, models/sr_model.py, utils/options.py).
+# models/base_model.py, models/sr_model.py, utils/options.py). The plugin's classes declare their own
+# (OPTIONS of a dataset; TRAIN_OPTIONS, VAL_OPTIONS, TRAIN_DATASET_OPTIONS of a model), each key with a
+# one-line description.
 BASICSR_DATASET_KEYS = {
     'name', 'type', 'phase', 'scale', 'dataroot_gt', 'dataroot_lq', 'meta_info_file', 'io_backend', 'filename_tmpl',
     'num_worker_per_gpu', 'batch_size_per_gpu', 'dataset_enlarge_ratio', 'prefetch_mode', 'pin_memory',
     'persistent_workers', 'use_shuffle', 'num_prefetch_queue', 'gt_size', 'use_hflip', 'use_rot', 'color',
 }
-# keys of datasets.train that the plugin's models read (progressive training, Restormer)
-MODEL_DATASET_KEYS = {'mini_batch_sizes', 'iters', 'gt_sizes'}
 BASICSR_TRAIN_KEYS = {'ema_decay', 'optim_g', 'scheduler', 'total_iter', 'warmup_iter'}
-BASICSR_VAL_KEYS = {'val_freq', 'save_img', 'suffix', 'metrics', 'pbar', 'rgb2bgr', 'use_image',
-                    'max_minibatch'}  # the last three: Restormer/NAFNet option files
+BASICSR_VAL_KEYS = {'val_freq', 'save_img', 'suffix', 'metrics', 'pbar',
+                    'rgb2bgr', 'use_image', 'max_minibatch'}  # the last three: Restormer/NAFNet option files
 
 
-def _used_keys(cls, names):
-    """Option keys the plugin's source of ``cls`` (and of its plugin base classes) reads as
-    ``<name>.get('key')`` / ``<name>['key']``, plus any ``OPTION_KEYS`` a class declares."""
-    import inspect
-    import re
-    pattern = r"""\b(\w+)(?:\[\s*['"]\w+['"]\s*\])*(?:\.get\(|\[)\s*['"](\w+)['"]"""
-    keys = set()
-    for klass in cls.__mro__:
-        if not _is_plugin(klass):
-            continue
-        keys |= set(getattr(klass, 'OPTION_KEYS', ()))
-        try:
-            source = inspect.getsource(inspect.getmodule(klass))
-        except (OSError, TypeError):
-            continue
-        keys |= {key for var, key in re.findall(pattern, source) if var in names}
-    return keys
+def declared_options(cls, attribute):
+    """``{key: description}`` that ``cls`` and its plugin base classes declare in ``attribute``."""
+    declared = {}
+    for klass in reversed(cls.__mro__):
+        if _is_plugin(klass):
+            declared.update(vars(klass).get(attribute) or {})
+    return declared
 
 
 def _is_plugin(cls):
@@ -200,19 +190,19 @@ def check_option_keys(opt):
     its models, and the keyword arguments of its networks (against the constructor signature)."""
     import inspect
     from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY
+    model_cls = MODEL_REGISTRY.get(opt['model_type'])
     for phase, dataset in (opt.get('datasets') or {}).items():
         cls = DATASET_REGISTRY.get(dataset['type'])
         if _is_plugin(cls):
-            known = BASICSR_DATASET_KEYS | _used_keys(cls, {'opt'})
-            if phase == 'train':
-                known |= MODEL_DATASET_KEYS
+            known = BASICSR_DATASET_KEYS | set(declared_options(cls, 'OPTIONS'))
+            if phase == 'train' and _is_plugin(model_cls):
+                known |= set(declared_options(model_cls, 'TRAIN_DATASET_OPTIONS'))
             _report_unknown(opt, f'datasets.{phase}', dataset, known)
-    model_cls = MODEL_REGISTRY.get(opt['model_type'])
     if _is_plugin(model_cls):
-        train_known = BASICSR_TRAIN_KEYS | _used_keys(model_cls, {'train_opt'})
+        train_known = BASICSR_TRAIN_KEYS | set(declared_options(model_cls, 'TRAIN_OPTIONS'))
         train_keys = [k for k in (opt.get('train') or {}) if not k.endswith('_opt')]  # losses: type-checked
         _report_unknown(opt, 'train', train_keys, train_known)
-        _report_unknown(opt, 'val', opt.get('val') or {}, BASICSR_VAL_KEYS | _used_keys(model_cls, {'val_opt'}))
+        _report_unknown(opt, 'val', opt.get('val') or {}, BASICSR_VAL_KEYS | set(declared_options(model_cls, 'VAL_OPTIONS')))
     for key, net_opt in opt.items():
         if not (key.startswith('network_') and isinstance(net_opt, dict)):
             continue

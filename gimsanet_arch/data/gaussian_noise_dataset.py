@@ -96,6 +96,21 @@ class GaussianNoiseDataset(data.Dataset):
     Returns dict with ``lq``, ``gt`` (CxHxW float32, RGB), ``lq_path``, ``gt_path``, ``sigma``.
     """
 
+    # the options this class reads beyond BasicSR's dataset keys (checked up front by basicsr train)
+    OPTIONS = {
+        'in_ch': '1 (gray) or 3 (RGB) channels; colour files are converted for 1',
+        'sigma_type': 'constant | random (uniform in sigma_range) | choice (one of sigma_range)',
+        'sigma_range': '[lo, hi] (random), a list (choice) or a number (constant), 0-255 scale',
+        'sigma_integer': 'draw integer sigmas (the official GIMSANet recipe draws 1..61)',
+        'pad_small': 'reflect-pad images smaller than gt_size instead of failing',
+        'rotation_range': 'Keras-style random rotation of the clean patch, in degrees (0: off)',
+        'clip_noisy': 'clip the noisy input to [0, 1]',
+        'cache_images': 'keep decoded images in memory after their first read',
+        'sigma_test': 'validation/test noise level, 0-255 scale',
+        'noise_seed': 'seed of the reproducible validation/test noise (default 0)',
+        'noise_channel_order': 'rgb (default) or bgr: the layout the test noise is drawn in',
+    }
+
     def __init__(self, opt):
         super().__init__()
         self.opt = opt

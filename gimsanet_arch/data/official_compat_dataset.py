@@ -84,6 +84,11 @@ def _decode(content, source, in_ch):
 class Dataset_GaussianDenoising(GaussianNoiseDataset):  # noqa: N801 (official name)
     """Restormer's AWGN dataset (see the module docstring)."""
 
+    OPTIONS = {
+        'geometric_augs': "Restormer's random flips/rotations of training patches",
+        'use_flip': "NAFNet's spelling of use_hflip",
+    }
+
     def __init__(self, opt):
         super().__init__(opt)
         self.geometric_augs = bool(opt.get('geometric_augs', False)) if self.is_train else False
@@ -128,6 +133,11 @@ class Dataset_GaussianDenoising(GaussianNoiseDataset):  # noqa: N801 (official n
 @DATASET_REGISTRY.register()
 class Dataset_PairedImage(PairedImageDataset):  # noqa: N801 (official name)
     """Restormer's paired dataset, also taking NAFNet's ``use_flip``/``use_rot`` (module docstring)."""
+
+    OPTIONS = {
+        'geometric_augs': "Restormer's random flips/rotations of training patches",
+        'use_flip': "NAFNet's spelling of use_hflip",
+    }
 
     def __init__(self, opt):
         opt.setdefault('filename_tmpl', '{}')

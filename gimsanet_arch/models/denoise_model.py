@@ -65,6 +65,30 @@ def _float_hwc(tensor):
 class DenoiseModel(RunStops, TrainingState, SRModel):
     """Denoising model for BasicSR (see module docstring for the options)."""
 
+    # the options it reads beyond BasicSR's, per section (checked up front by basicsr train)
+    TRAIN_OPTIONS = {
+        'accum_steps': 'split each loaded batch into this many chunks, one optimizer step (default 1)',
+        'bf16': 'bf16 autocast in the training forward: true, false or auto',
+        'cpu_budget_hours': 'stop, after saving, once the run has used this much CPU time (across resumes)',
+        'grad_clip_norm': 'clip the gradient norm to this value',
+        'use_grad_clip': 'Restormer/NAFNet: clip the gradient norm to 0.01',
+        'max_nonfinite_steps': 'stop after this many non-finite losses in a row (default 5)',
+        'mixing_augs': "Restormer's mixup: {mixup, mixup_beta, use_identity}",
+    }
+    VAL_OPTIONS = {
+        'dtype': 'validation precision: auto, fp32 or bf16',
+        'pad_multiple': 'reflect-pad inputs to a multiple of this (default: from the network)',
+        'window_size': "Restormer's name for pad_multiple",
+        'report_input': 'also log the metrics of the noisy input',
+        'tile': 'validate in overlapping tiles of this size (large images)',
+        'tile_overlap': 'overlap of the tiles in pixels (default 32)',
+    }
+    TRAIN_DATASET_OPTIONS = {
+        'mini_batch_sizes': "progressive training (Restormer): the batch size of each stage",
+        'iters': 'progressive training: the iterations of each stage',
+        'gt_sizes': 'progressive training: the patch size of each stage',
+    }
+
     def __init__(self, opt):
         self.current_iter = 0
         self.run_lock = None

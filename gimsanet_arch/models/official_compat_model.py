@@ -95,6 +95,15 @@ class ImageCleanModel(_OfficialValidation, DenoiseModel):
 class ImageRestorationModel(_OfficialValidation, DenoiseModel):
     """NAFNet's model type name (see the module docstring)."""
 
+    VAL_OPTIONS = {
+        'grids': 'validate in overlapping crops averaged uniformly, as the official grids()',
+        'crop_size_h': 'grids: crop height in pixels',
+        'crop_size_w': 'grids: crop width in pixels',
+        'crop_size_h_ratio': 'grids: crop height as a fraction of the image height',
+        'crop_size_w_ratio': 'grids: crop width as a fraction of the image width',
+        'max_minibatch': 'grids: crops per forward pass',
+    }
+
     def __init__(self, opt):
         self._map_official_path_keys(opt)
         super().__init__(opt)

@@ -178,3 +178,59 @@ def test_checker_follows_relative_markdown_links():
     problems, _ = reference_problems('docs/a.md', '[x](evaluation.md#nope) [y](missing.md) [z](#nope)')
     assert len(problems) == 3
     assert 'docs/a.md does not exist' in problems[2]  # a same-file anchor needs the file itself
+
+
+# ------------------------------------------------------------------------------ the README itself
+README_SECTIONS = ('The two commands', 'Install', 'Train', 'Test', 'Denoise your own photos', 'Compare denoisers',
+                   'Data preparation', 'Results', 'How the package is organised')
+RESULTS_MARKERS = ('<!-- results:begin -->', '<!-- results:end -->')
+
+
+def readme_text():
+    with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as f:
+        return f.read()
+
+
+def test_readme_is_a_short_users_guide():
+    """A user's guide: the sections a user needs, under 350 lines; reports and long explanations
+    live in docs/ (linked from it)."""
+    text = readme_text()
+    assert len(text.splitlines()) < 350
+    titles, _ = headings(os.path.join(REPO, 'README.md'))
+    assert [s for s in README_SECTIONS if s not in titles] == []
+    for doc in ('docs/denoise.md', 'docs/training.md', 'docs/benchmark.md', 'docs/export.md', 'docs/race.md'):
+        assert f']({doc}' in text, f'the README does not link {doc}'
+
+
+def test_readme_results_markers_enclose_the_results_section():
+    """scripts/cpu_recipe/results_table.py --readme replaces what lies between the two markers."""
+    text = readme_text()
+    begin, end = RESULTS_MARKERS
+    assert text.count(begin) == 1 and text.count(end) == 1
+    section = text[text.index('\n## Results\n'):]
+    section = section[:section.index('\n## ', 1)]
+    assert section.index(begin) < section.index(end)
+
+
+def _fenced_command(text, lead):
+    """The first line of the first bash block after the paragraph starting with ``lead``."""
+    rest = text[text.index(lead):]
+    block = rest[rest.index('```bash\n') + len('```bash\n'):]
+    return block[:block.index('\n')]
+
+
+def test_readme_test_command_is_what_ci_runs():
+    """Command 2 of the README, step by step, is what .ci/run does on a clean clone."""
+    steps = [s.strip() for s in _fenced_command(readme_text(), '**2. Set up and run the tests.**').split('&&')]
+    with open(os.path.join(REPO, '.ci', 'run'), encoding='utf-8') as f:
+        ci_lines = [line.strip() for line in f if line.strip() and not line.lstrip().startswith('#')]
+    assert steps[-1] == 'python -m pytest'
+    for step in steps:
+        assert any(line == step or line.startswith(step + ' ') for line in ci_lines), f'.ci/run does not run: {step}'
+
+
+def test_readme_demo_command_names_files_that_exist():
+    command = _fenced_command(readme_text(), '**1. Set up and run the embedded demo.**')
+    assert 'pip install -e .' in command and 'basicsr train -opt' in command
+    for path in re.findall(r'(?:scripts|options)/[\w/.-]+', command):
+        assert os.path.isfile(os.path.join(REPO, path)), path

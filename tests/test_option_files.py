@@ -3,7 +3,8 @@
 Each file is run through ``basicsr train`` (2 iterations, validation at the end) or ``basicsr test``
 with ``--force_yml`` overrides only: CPU, data pointed at tiny generated folders/LMDBs, tiny network
 widths, batch 2, small patches (progressive schedules shrunk). All of them run in the default
-suite (about 4.5 s each, mostly process start-up).
+suite: each in its own process, forked from one warm interpreter that imported torch and the
+plugin once (tests/warm_python.py), two at a time on a machine with two or more cores.
 """
 import glob
 import os
@@ -18,6 +19,7 @@ from gimsanet_arch.options import apply_force_yml, load_yaml
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import tiny_data  # noqa: E402
+import warm_python  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ALL_OPTIONS = sorted(glob.glob(osp.join(REPO, 'options', '**', '*.yml'), recursive=True))
@@ -121,22 +123,42 @@ def test_option_file_parses_and_checks(path, tiny):
     check_options(apply_force_yml(load_yaml(path), overrides(opt, tiny, _phase(path))), path)
 
 
-@pytest.mark.parametrize('path', [pytest.param(p, id=_rel(p)) for p in ALL_OPTIONS])
-def test_option_file_runs(path, tiny, tmp_path, basicsr_cli):
+def _command(path, tiny, cwd):
     opt = load_yaml(path)
     phase = _phase(path)
     args = [phase, '-opt', path, '--force_yml'] + overrides(opt, tiny, phase)
     if phase == 'test':  # the published weights are not here: the plumbing runs on random weights
         args.append('--allow-random-weights')
-    res = basicsr_cli(args, cwd=str(tmp_path), timeout=300)
+    return {'argv': ['-m', 'gimsanet_arch.commands.basicsr_cli'] + args, 'cwd': str(cwd), 'timeout': 300,
+            'env': {'OMP_NUM_THREADS': '1'}}  # two runs at a time: one thread each
+
+
+@pytest.fixture(scope='module')
+def runs(request, tiny, tmp_path_factory):
+    """The ``basicsr`` run of every selected option file: path -> (working directory, result)."""
+    selected = [item.callspec.params['path'] for item in request.session.items
+                if getattr(item, 'originalname', None) == 'test_option_file_runs' and item.module.__name__ ==
+                request.module.__name__]
+    cwds = [tmp_path_factory.mktemp('run') for _ in selected]
+    results = warm_python.run_many([_command(p, tiny, cwd) for p, cwd in zip(selected, cwds)],
+                                   parallel=max(1, min(2, os.cpu_count() or 1)))
+    return dict(zip(selected, zip(cwds, results)))
+
+
+@pytest.mark.parametrize('path', [pytest.param(p, id=_rel(p)) for p in ALL_OPTIONS])
+def test_option_file_runs(path, runs):
+    opt = load_yaml(path)
+    phase = _phase(path)
+    cwd, res = runs[path]
     log = res.stdout + res.stderr
+    assert not res.timed_out, log[-4000:]
     assert res.returncode == 0, log[-4000:]
     name = f'tiny_{opt["name"]}'
     if phase == 'train':
-        assert osp.isfile(tmp_path / 'experiments' / name / 'models' / 'net_g_latest.pth'), log[-3000:]
-        logs = glob.glob(str(tmp_path / 'experiments' / name / 'train_*.log'))
+        assert osp.isfile(cwd / 'experiments' / name / 'models' / 'net_g_latest.pth'), log[-3000:]
+        logs = glob.glob(str(cwd / 'experiments' / name / 'train_*.log'))
     else:
-        logs = glob.glob(str(tmp_path / 'results' / name / 'test_*.log'))
+        logs = glob.glob(str(cwd / 'results' / name / 'test_*.log'))
     text = open(logs[0]).read() if logs else log
     if phase != 'train' or 'val' in opt:  # the race files validate nothing: they are scored afterwards
         assert '# psnr:' in text, text[-3000:]

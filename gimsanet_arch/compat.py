@@ -191,11 +191,11 @@ def patches():
     from basicsr.data.paired_image_dataset import PairedImageDataset
     from basicsr.utils.file_client import LmdbBackend
 
-    from gimsanet_arch import options
+    from gimsanet_arch.training import run_options
     from gimsanet_arch.data import basicsr_fixes, lmdb_env
     from gimsanet_arch.training import exact_resume, resume, worker_seeds
     return (
-        Patch('parse_options', basicsr.utils.options, 'parse_options', lambda replaced: options.parse_options,
+        Patch('parse_options', basicsr.utils.options, 'parse_options', lambda replaced: run_options.parse_options,
               'reads the options a second time; rejects --local-rank; starts the process group with NCCL and without '
               "the options' dist_params (a ZeroDivisionError on CPU)",
               'tests/test_compat.py::test_parse_options_takes_the_handed_on_options',

@@ -59,7 +59,8 @@ TINY_OPTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'options
 def test_parse_options_takes_the_handed_on_options(tmp_path, is_train):
     """The plugin's parse_options completes the handed-on options exactly as BasicSR's completes
     the file; BasicSR's own rejects --local-rank (PyTorch 2 launchers) and reads the file again."""
-    from gimsanet_arch.options import handed_on, normalize_local_rank_argv, parse_options, read_options
+    from gimsanet_arch.options import normalize_local_rank_argv, read_options
+    from gimsanet_arch.training.run_options import handed_on, parse_options
     assert normalize_local_rank_argv(['-opt', 'x', '--local-rank=1']) == ['-opt', 'x', '--local_rank=1']
     assert normalize_local_rank_argv(['--local-rank', '2']) == ['--local_rank', '2']
     argv = ['-opt', TINY_OPTIONS, '--debug', '--force_yml', 'train:total_iter=9', 'name=parsed']

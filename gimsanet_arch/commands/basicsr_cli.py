@@ -44,7 +44,8 @@ def run(phase, argv, prog='basicsr'):
         print(USAGE)
         return 0
     from gimsanet_arch.commands.option_checks import check_run, known_errors, one_line
-    from gimsanet_arch.options import dist_params, handed_on, read_options
+    from gimsanet_arch.options import dist_params, read_options
+    from gimsanet_arch.training.run_options import handed_on
     from gimsanet_arch.training.budget import RunEnded
     from gimsanet_arch.training.dist import init_dist
     from gimsanet_arch.training.rank_errors import RankErrors

@@ -27,6 +27,11 @@ Added on top of SRModel (every option is off or neutral by default):
   network (no DDP collective on rank 0 alone), through the inference engine's fast path:
   channels_last input and ``val.dtype`` (``auto``: bf16 autocast where the device has native bf16,
   ``fp32``, ``bf16``). The weights keep the layout training gave them.
+
+Saving and resuming (atomic checkpoints in ``logger.save_checkpoint_format``, safe loading, exact
+resume, RNG-safe validation, DDP on CPU) come from :class:`~gimsanet_arch.models.training_state.TrainingState`;
+the CPU budget and the SIGTERM stop from :class:`~gimsanet_arch.models.run_stops.RunStops`. Both are
+methods of this class, not changes to BasicSR's ``BaseModel``.
 """
 import contextlib
 import random

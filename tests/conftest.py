@@ -18,6 +18,15 @@ def run_basicsr(args, cwd, timeout=600, env=None):
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
+def run_basicsr_warm(args, cwd, timeout=600, env=None):
+    """:func:`run_basicsr`, the same command line and environment, in a process forked from a warm
+    interpreter (tests/warm_python.py) instead of a fresh one: no start-up import of torch. Not for
+    tests of start-up itself (output at import, import errors), of a process killed or timed from
+    outside, or of what a process imports."""
+    import warm_python
+    return warm_python.run(['-m', 'gimsanet_arch.commands.basicsr_cli'] + list(args), cwd, timeout=timeout, env=env)
+
+
 @pytest.fixture
 def basicsr_cli():
     return run_basicsr

@@ -1,8 +1,6 @@
 """Checkpoints load safely: a pickle that would run code is refused unless trusted, a file that is no
 checkpoint is one line, and .safetensors files load (BasicSR's params/params_ema kept)."""
 import os
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -49,9 +47,10 @@ def test_a_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path):
 def test_the_denoise_command_refuses_it_in_one_line(tmp_path):
     path, marker = _malicious(tmp_path)
     cv2.imwrite(str(tmp_path / 'p.png'), np.full((8, 8, 3), 100, np.uint8))
-    proc = subprocess.run([sys.executable, '-m', 'gimsanet_arch.denoise', str(tmp_path / 'p.png'), '-o',
-                           str(tmp_path / 'out'), '--arch', 'GIMSANet', '--arch-args', '{num_feat: 4}', '--weights',
-                           str(path), '--no-progress'], capture_output=True, text=True, timeout=300)
+    import warm_python  # the command in a process forked from a warm interpreter
+    proc = warm_python.run(['-m', 'gimsanet_arch.denoise', str(tmp_path / 'p.png'), '-o', str(tmp_path / 'out'),
+                            '--arch', 'GIMSANet', '--arch-args', '{num_feat: 4}', '--weights', str(path),
+                            '--no-progress'], tmp_path, timeout=300, defaults={})
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and 'weights-only loading refuses' in proc.stderr
     assert not marker.exists() and not (tmp_path / 'out' / 'p.png').exists()
@@ -127,7 +126,7 @@ def test_training_writes_safetensors_checkpoints_and_resumes_from_them(tmp_path,
     """safetensors only, the harder case: the resume finds no .pth at all (``both`` writes the two
     files through the same code)."""
     import glob
-    from conftest import REPO_ROOT, run_basicsr
+    from conftest import REPO_ROOT, run_basicsr_warm as run_basicsr
     from tiny_data import write_folder
     write_folder(tmp_path / 'datasets' / 'tiny' / 'train', 3, 40)
     write_folder(tmp_path / 'datasets' / 'tiny' / 'val', 1, 28, seed=5)

@@ -1,10 +1,13 @@
-"""The ``basicsr train|test`` command: errors people meet are one clear line, exit code 2."""
+"""The ``basicsr train|test`` command: errors people meet are one clear line, exit code 2.
+
+One case runs a fresh interpreter (nothing printed while it starts); the others fork from a warm one
+(``run_basicsr_warm``): the same command, without importing torch again."""
 import os.path as osp
 
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, run_basicsr
+from conftest import REPO_ROOT, run_basicsr, run_basicsr_warm
 
 TINY = osp.join(REPO_ROOT, 'tests', 'options', 'train_GIMSANet_tiny.yml')
 
@@ -28,8 +31,8 @@ def tiny_data(tmp_path):
 
 
 def test_usage_and_help(tmp_path):
-    assert run_basicsr([], tmp_path).returncode == 2
-    result = run_basicsr(['train', '--help'], tmp_path)
+    assert run_basicsr_warm([], tmp_path).returncode == 2
+    result = run_basicsr_warm(['train', '--help'], tmp_path)
     assert result.returncode == 0 and '-opt' in result.stdout
 
 
@@ -40,7 +43,7 @@ def test_missing_option_file(tmp_path):
 def test_invalid_yaml(tmp_path):
     bad = tmp_path / 'bad.yml'
     bad.write_text('name: x\ndatasets: [\n  oops: 1\n')
-    _one_line_error(run_basicsr(['test', '-opt', str(bad)], tmp_path), 'invalid YAML', 'bad.yml', 'line')
+    _one_line_error(run_basicsr_warm(['test', '-opt', str(bad)], tmp_path), 'invalid YAML', 'bad.yml', 'line')
 
 
 @pytest.mark.parametrize('force, section, registry, suggestion', [
@@ -51,17 +54,17 @@ def test_invalid_yaml(tmp_path):
     ('val:metrics:psnr:type=calculate_pnsr', 'val.metrics.psnr.type', 'METRIC_REGISTRY', 'calculate_psnr'),
 ])
 def test_unknown_type_names_registry_and_closest(tiny_data, force, section, registry, suggestion):
-    line = _one_line_error(run_basicsr(['train', '-opt', TINY, '--force_yml', force], tiny_data),
+    line = _one_line_error(run_basicsr_warm(['train', '-opt', TINY, '--force_yml', force], tiny_data),
                            section, registry, f'Did you mean "{suggestion}"')
     assert 'Registered:' in line
 
 
 def test_missing_dataset_folder_and_lmdb(tiny_data):
-    _one_line_error(run_basicsr(['train', '-opt', TINY, '--force_yml', 'datasets:val:dataroot_gt=nowhere/val'],
-                                tiny_data), 'datasets.val.dataroot_gt', 'nowhere/val')
+    _one_line_error(run_basicsr_warm(['train', '-opt', TINY, '--force_yml', 'datasets:val:dataroot_gt=nowhere/val'],
+                                     tiny_data), 'datasets.val.dataroot_gt', 'nowhere/val')
     _one_line_error(
-        run_basicsr(['train', '-opt', TINY, '--force_yml', 'datasets:train:dataroot_gt=datasets/x.lmdb',
-                     'datasets:train:io_backend:type=lmdb'], tiny_data), 'LMDB not found', 'datasets/x.lmdb')
+        run_basicsr_warm(['train', '-opt', TINY, '--force_yml', 'datasets:train:dataroot_gt=datasets/x.lmdb',
+                          'datasets:train:io_backend:type=lmdb'], tiny_data), 'LMDB not found', 'datasets/x.lmdb')
     assert not (tiny_data / 'experiments').exists()  # nothing created for a run that could not start
 
 

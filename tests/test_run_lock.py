@@ -1,5 +1,8 @@
 """Two trainings with one name: the second refuses while the first runs (real concurrent processes),
-the first run's folder is left as it was, and a lock left by a dead process is taken over."""
+the first run's folder is left as it was, and a lock left by a dead process is taken over.
+
+The first run, stopped from outside, is a fresh interpreter; the others fork from a warm one
+(``run_basicsr_warm``)."""
 import os
 import re
 import signal
@@ -9,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import REPO_ROOT, run_basicsr
+from conftest import REPO_ROOT, run_basicsr_warm
 from gimsanet_arch.training.run_lock import LOCK_NAME, RunLock, RunLockError, holder
 
 TINY_OPT = f'{REPO_ROOT}/tests/options/train_GIMSANet_tiny.yml'
@@ -41,7 +44,8 @@ def test_a_second_run_with_the_same_name_refuses_while_the_first_runs(work):
                 time.sleep(0.5)
             exp = work / 'experiments' / 'shared'
             assert holder(str(exp)) and f'pid {first.pid}' in holder(str(exp))
-            second = run_basicsr(['train', '-opt', TINY_OPT, '--force_yml', 'name=shared', 'train:total_iter=3'], work)
+            second = run_basicsr_warm(['train', '-opt', TINY_OPT, '--force_yml', 'name=shared', 'train:total_iter=3'],
+                                      work)
             assert second.returncode == 2 and 'Traceback' not in second.stderr
             lines = [ln for ln in second.stderr.splitlines() if ln.strip()]
             assert len(lines) == 1 and 'experiments/shared is in use by a training that is still running' in lines[0]
@@ -58,11 +62,11 @@ def test_a_second_run_with_the_same_name_refuses_while_the_first_runs(work):
 def test_a_lock_left_by_a_dead_process_is_taken_over(work):
     args = ['train', '-opt', TINY_OPT, '--auto_resume', '--force_yml', 'name=crashed', 'val:val_freq=100000',
             'logger:save_checkpoint_freq=2']
-    assert run_basicsr(args + ['train:total_iter=2'], work).returncode == 0
+    assert run_basicsr_warm(args + ['train:total_iter=2'], work).returncode == 0
     exp = work / 'experiments' / 'crashed'
     (exp / LOCK_NAME).write_text('pid 999999 on somewhere, started 2026-01-01T00:00:00\n')  # as a killed run leaves it
     assert holder(str(exp)) is None  # nobody holds the flock: stale
-    result = run_basicsr(args + ['train:total_iter=4'], work)
+    result = run_basicsr_warm(args + ['train:total_iter=4'], work)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'took over the run lock left by pid 999999' in result.stdout + result.stderr
 

@@ -1,4 +1,7 @@
-"""End to end through ``basicsr train`` / ``basicsr test`` on CPU (num_gpu: 0) with a tiny GIMSANet."""
+"""End to end through ``basicsr train`` / ``basicsr test`` on CPU (num_gpu: 0) with a tiny GIMSANet.
+
+The runs fork from a warm interpreter (``run_basicsr_warm``); the ``python -m`` entry points start
+fresh ones."""
 import glob
 import os.path as osp
 import re
@@ -7,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO_ROOT, run_basicsr
+from conftest import REPO_ROOT, run_basicsr_warm
 
 TINY = osp.join(REPO_ROOT, 'tests', 'options', 'train_GIMSANet_tiny.yml')
 
@@ -24,7 +27,7 @@ def trained(tmp_path_factory):
     work, root = base / 'work', base / 'root'
     write_folder(work / 'datasets' / 'tiny' / 'train', 3, 40)
     write_folder(work / 'datasets' / 'tiny' / 'val', 1, 28, seed=5)
-    result = run_basicsr(['train', '-opt', TINY, '--root', str(root)], work)
+    result = run_basicsr_warm(['train', '-opt', TINY, '--root', str(root)], work)
     assert result.returncode == 0, result.stderr[-3000:]
     return base, work, root, result
 
@@ -49,9 +52,9 @@ def test_auto_resume_from_another_directory(trained):
     other = base / 'elsewhere'
     other.mkdir()
     data = work / 'datasets' / 'tiny'
-    result = run_basicsr(['train', '-opt', TINY, '--root', str(root), '--auto_resume', '--force_yml',
-                          'train:total_iter=9', f'datasets:train:dataroot_gt={data / "train"}',
-                          f'datasets:val:dataroot_gt={data / "val"}'], other)
+    result = run_basicsr_warm(['train', '-opt', TINY, '--root', str(root), '--auto_resume', '--force_yml',
+                               'train:total_iter=9', f'datasets:train:dataroot_gt={data / "train"}',
+                               f'datasets:val:dataroot_gt={data / "val"}'], other)
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
     assert 'Resuming training from epoch' in log and 'iter: 6' in log
@@ -75,13 +78,13 @@ def test_basicsr_test_reproduces_validation_psnr(trained, tmp_path):
     }
     path = tmp_path / 'test.yml'
     path.write_text(yaml.safe_dump(test_opt))
-    result = run_basicsr(['test', '-opt', str(path)], tmp_path)
+    result = run_basicsr_warm(['test', '-opt', str(path)], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert _psnrs(result.stdout + result.stderr)[-1] == pytest.approx(final_val_psnr, abs=1e-4)
     assert glob.glob(str(tmp_path / 'results' / 'tiny_GIMSANet_test' / 'visualization' / 'TinyVal' / '*.png'))
 
 
-def test_python_m_entry_points(trained, tmp_path):
+def test_python_m_entry_points(tmp_path):
     import subprocess
     import sys
     for module in ('gimsanet_arch.train', 'gimsanet_arch.test'):
@@ -94,9 +97,9 @@ def test_loss_falls_over_a_short_run(tmp_path):
     from tiny_data import write_folder
     write_folder(tmp_path / 'datasets' / 'tiny' / 'train', 2, 32)
     write_folder(tmp_path / 'datasets' / 'tiny' / 'val', 1, 24)
-    result = run_basicsr(['train', '-opt', TINY, '--force_yml', 'train:total_iter=40', 'val:val_freq=1000',
-                          'logger:save_checkpoint_freq=1000', 'name=tiny_loss_falls',
-                          'datasets:train:sigma_type=constant', 'datasets:train:sigma_range=[25]'], tmp_path)
+    result = run_basicsr_warm(['train', '-opt', TINY, '--force_yml', 'train:total_iter=40', 'val:val_freq=1000',
+                               'logger:save_checkpoint_freq=1000', 'name=tiny_loss_falls',
+                               'datasets:train:sigma_type=constant', 'datasets:train:sigma_range=[25]'], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     losses = [float(v) for v in re.findall(r'l_pix: ([0-9.e+-]+)', result.stdout + result.stderr)]
     assert len(losses) == 40
@@ -113,7 +116,7 @@ def test_several_validation_sets_are_logged_by_name(tmp_path):
     opt['train']['total_iter'] = 3
     path = tmp_path / 'multi.yml'
     path.write_text(yaml.safe_dump(opt, sort_keys=False))
-    result = run_basicsr(['train', '-opt', str(path)], tmp_path)
+    result = run_basicsr_warm(['train', '-opt', str(path)], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
     noisy = {name: float(v) for name, v in

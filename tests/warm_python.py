@@ -186,36 +186,35 @@ def close_servers():
         _servers.clear()
 
 
-def _full_env(env):
-    full = dict(os.environ, **DEFAULT_ENV)
+def _full_env(env, defaults):
+    full = dict(os.environ, **defaults)
     full.update(env or {})
     return full
 
 
-def run_many(commands, parallel=1):
+def run_many(commands, parallel=1, defaults=DEFAULT_ENV):
     """Run several commands, ``parallel`` at a time. ``commands``: dicts with ``argv`` (what follows
-    ``python``: ``['-m', MODULE, ...]`` or ``[SCRIPT, ...]``), ``cwd``, optional ``env`` (added to
-    ``os.environ`` and :data:`DEFAULT_ENV`) and ``timeout``. Returns one
-    ``subprocess.CompletedProcess`` per command, in order (``returncode`` None and
-    ``timed_out`` True for one stopped at its timeout)."""
+    ``python``: ``['-m', MODULE, ...]``, ``['-c', CODE, ...]`` or ``[SCRIPT, ...]``), ``cwd``, optional
+    ``env`` (added to ``os.environ`` and ``defaults``) and ``timeout``. Returns one
+    ``subprocess.CompletedProcess`` per command, in order (``returncode`` None and ``timed_out``
+    True for one stopped at its timeout)."""
     groups = {}
     for i, command in enumerate(commands):
-        env = _full_env(command.get('env'))
+        env = _full_env(command.get('env'), defaults)
         groups.setdefault(_startup_key(env), []).append((i, env))
     out = [None] * len(commands)
     with tempfile.TemporaryDirectory(prefix='warm_python_') as tmp:
-        for _, members in groups.items():
+        for members in groups.values():
+            server = _server_for(members[0][1])
             jobs = []
             for i, env in members:
                 c = commands[i]
-                jobs.append({'argv': [str(a) for a in c['argv']], 'cwd': str(c['cwd']), 'env': env,
-                             'timeout': c.get('timeout'), 'stdout': os.path.join(tmp, f'{i}.out'), 'stderr': os.path.join(tmp, f'{i}.err')})
+                job = {'argv': [str(a) for a in c['argv']], 'cwd': str(c['cwd']), 'env': env,
+                       'timeout': c.get('timeout'), 'server_threads': server.env.get('OMP_NUM_THREADS'),
+                       'stdout': os.path.join(tmp, f'{i}.out'), 'stderr': os.path.join(tmp, f'{i}.err')}
                 for key in ('stdout', 'stderr'):
-                    open(jobs[-1][key], 'w').close()
-            server = _server_for(members[0][1])
-            server_threads = server.env.get('OMP_NUM_THREADS')
-            for job in jobs:
-                job['server_threads'] = server_threads
+                    open(job[key], 'w').close()
+                jobs.append(job)
             for (i, _), job, result in zip(members, jobs, server.batch(jobs, parallel)):
                 with open(job['stdout'], errors='replace') as f_out, open(job['stderr'], errors='replace') as f_err:
                     done = subprocess.CompletedProcess([sys.executable] + job['argv'], result['returncode'],
@@ -227,10 +226,11 @@ def run_many(commands, parallel=1):
     return out
 
 
-def run(argv, cwd, timeout=600, env=None):
+def run(argv, cwd, timeout=600, env=None, defaults=DEFAULT_ENV):
     """``subprocess.run([python] + argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)``
-    with the environment of :func:`run_many`; raises ``subprocess.TimeoutExpired`` like it."""
-    done = run_many([{'argv': argv, 'cwd': cwd, 'env': env, 'timeout': timeout}])[0]
+    with the environment of :func:`run_many`; raises ``subprocess.TimeoutExpired`` like it.
+    ``defaults={}``: ``os.environ`` plus ``env`` only, as ``subprocess.run`` gives without ``env``."""
+    done = run_many([{'argv': argv, 'cwd': cwd, 'env': env, 'timeout': timeout}], defaults=defaults)[0]
     if done.timed_out:
         raise subprocess.TimeoutExpired(done.args, timeout, output=done.stdout, stderr=done.stderr)
     return done

@@ -6,7 +6,8 @@ weights it holds, so the test can check that both ranks end identical, that only
 checkpoints and logs, and that rank 0's validation under DDP (GIMSANet holds fixed-kernel buffers)
 neither hangs nor differs from a single-process evaluation of the saved weights.
 The second runs the ``basicsr`` console command under the legacy ``torch.distributed.launch``,
-which passes ``--local-rank=N`` on the command line.
+which passes ``--local-rank=N`` on the command line. Both are marked ``torchrun``: the default run
+leaves them out, ``python -m pytest -m torchrun`` runs them (docs/testing.md).
 """
 import os
 import os.path as osp
@@ -92,6 +93,7 @@ def _single_process_psnr(root, params_ema):
     return calculate_psnr(tensor2img([out]), tensor2img([data['gt'][None]]), crop_border=0)
 
 
+@pytest.mark.torchrun
 def test_torchrun_two_ranks_gloo_identical_weights_one_set_of_checkpoints(data_root):
     root = str(data_root)
     opt = write_opt(root, 'ddp')
@@ -137,6 +139,7 @@ def test_torchrun_two_ranks_gloo_identical_weights_one_set_of_checkpoints(data_r
     assert _last_val_psnr(outs[0]) == pytest.approx(_single_process_psnr(root, saved['params_ema']), abs=1e-4)
 
 
+@pytest.mark.torchrun
 def test_basicsr_command_under_legacy_launcher_with_local_rank_argument(data_root):
     """``torch.distributed.launch`` passes ``--local-rank=N`` (before all other arguments);
     the ``basicsr`` command (its module, ``gimsanet_arch.commands.basicsr_cli``) accepts it."""

@@ -3,7 +3,8 @@ c10d rendezvous, an elastic restart after a SIGKILLed worker, and an error on ra
 
 Every run trains the tiny GIMSANet (num_feat 8) on 32 px images for 6 iterations, 2 ranks; the
 two-node and the restarted run must end with the weights of one uninterrupted single-node run.
-The torchrun helpers come from tests/test_distributed.py.
+The torchrun helpers come from tests/test_distributed.py. The scenarios are marked ``torchrun``:
+the default run leaves them out, ``python -m pytest -m torchrun`` runs them (docs/testing.md).
 """
 import os
 import os.path as osp
@@ -51,6 +52,7 @@ def single_node(tmp_path_factory):
     return root
 
 
+@pytest.mark.torchrun
 def test_two_nodes_c10d_rendezvous_equal_a_single_node_run(single_node):
     """The multi-node command of docs/distributed_and_resume.md: the same ``dist_train.sh`` on each
     node with NNODES=2 and one rendezvous endpoint; one process per node here."""
@@ -76,6 +78,7 @@ def _logged_world_size(root):
     return None
 
 
+@pytest.mark.torchrun
 def test_elastic_restart_after_sigkill_resumes_by_itself(single_node):
     """``torchrun --max-restarts 1``; rank 1 is SIGKILLed at iteration 5 (after the iteration-4 state
     is saved). torchrun restarts both workers with the first command line (no --auto_resume); they
@@ -112,6 +115,7 @@ def _corrupt_png_body(path):
         f.write(data)
 
 
+@pytest.mark.torchrun
 def test_error_on_rank1_only_stops_every_rank_with_one_line_and_no_run_folder(tmp_path):
     """A corrupt image that only rank 1's shard holds: rank 1 fails in its first batches while rank 0
     waits in DDP's all-reduce. Both ranks print the same one line and exit; rank 0 removes the run

@@ -5,7 +5,20 @@ rotations and noise levels included (compat row ``worker_seeds``)."""
 import os.path as osp
 import pickle
 
-from test_crash_resume import assert_same_tensors, finish, load, make_images, start, write_opt
+import warm_python
+from test_crash_resume import assert_same_tensors, load, make_images, write_opt
+
+
+def _train(opt_path, root, *extra):
+    """``basicsr train`` (a process forked from the warm interpreter, one thread, as test_crash_resume's runs)."""
+    return {'argv': ['-m', 'gimsanet_arch.commands.basicsr_cli', 'train', '-opt', opt_path, '--root', root, *extra],
+            'cwd': root, 'env': {'OMP_NUM_THREADS': '1'}, 'timeout': 300}
+
+
+def _finished(result):
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-6000:]
+    return out
 
 
 def test_resume_with_dataloader_workers_equals_uninterrupted(tmp_path):
@@ -16,10 +29,11 @@ def test_resume_with_dataloader_workers_equals_uninterrupted(tmp_path):
     make_images(tmp_path / 'datasets' / 'tiny' / 'val', 1, size=32, seed=1)
     workers = ['--force_yml', 'datasets:train:num_worker_per_gpu=2']
     ref_opt, run_opt = write_opt(root, 'ref'), write_opt(root, 'resumed')
-    ref = start(ref_opt, root, *workers)
-    finish(start(run_opt, root, *workers, 'train:total_iter=6'))
-    out = finish(start(run_opt, root, *workers, '--auto_resume'))
-    finish(ref)
+    # the uninterrupted reference and the first chunk side by side, then the resumed chunk
+    for result in warm_python.run_many([_train(ref_opt, root, *workers),
+                                        _train(run_opt, root, *workers, 'train:total_iter=6')], parallel=2):
+        _finished(result)
+    out = _finished(warm_python.run(**_train(run_opt, root, *workers, '--auto_resume')))
     assert 'Resuming training from epoch: 1, iter: 6' in out
     assert 'skipping 2 already-trained batch(es); RNG states restored' in out
 

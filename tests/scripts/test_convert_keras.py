@@ -7,8 +7,6 @@ Keras output on a 37x41 input.
 import importlib.util
 import os
 import shutil
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -73,7 +71,8 @@ def test_file_layout_is_the_documented_one():
 
 def test_cli_writes_basicsr_checkpoint(tmp_path, converted):
     out = tmp_path / 'gimsanet.pth'
-    proc = subprocess.run([sys.executable, SCRIPT, H5, str(out)], capture_output=True, text=True, timeout=300)
+    import warm_python  # the script in a process forked from the warm interpreter
+    proc = warm_python.run([SCRIPT, H5, str(out)], tmp_path, timeout=300, defaults={})
     assert proc.returncode == 0, proc.stderr
     assert '1,282,813 parameters' in proc.stdout
     ckpt = torch.load(out, weights_only=True)

@@ -19,10 +19,10 @@ def descriptor():
     return spandrel.ModelLoader().load_from_file(shipped_weights.weights_path())
 
 
-def _photo():
+def _photo(size=64):
     from skimage import data
     rng = np.random.default_rng(0)
-    clean = data.astronaut()[96:160, 120:184].astype(np.float32) / 255.
+    clean = data.astronaut()[96:96 + size, 120:120 + size].astype(np.float32) / 255.
     return np.clip(clean + rng.normal(0, 25 / 255., clean.shape), 0, 1).astype(np.float32)
 
 
@@ -48,8 +48,9 @@ def test_same_output_as_gimsanet_denoise(descriptor, tmp_path):
 
 @pytest.mark.parametrize('dtype, flag', [(torch.float16, 'supports_half'), (torch.bfloat16, 'supports_bfloat16')])
 def test_half_precision_flags_are_measured(descriptor, dtype, flag):
-    """A flag set to True means the output in that dtype stays within 45 dB PSNR of fp32."""
-    x = torch.from_numpy(_photo()).permute(2, 0, 1)[None]
+    """A flag set to True means the output in that dtype stays within 45 dB PSNR of fp32 (on a 32 px
+    crop: fp16 convolutions are slow on a CPU; measured 74 dB fp16, 56 dB bf16, as on 64 px)."""
+    x = torch.from_numpy(_photo(32)).permute(2, 0, 1)[None]
     net = descriptor.model.eval()
     with torch.no_grad():
         ref = net(x).clamp(0, 1)

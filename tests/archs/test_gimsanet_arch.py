@@ -296,6 +296,7 @@ def test_state_dict_round_trip():
         torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
 
 
+@pytest.mark.export  # the export lane: python -m pytest -m export
 def test_torch_export_and_torchscript():
     torch.manual_seed(0)
     net = GIMSANet(num_feat=8).eval()

@@ -1,7 +1,8 @@
 """Checks every architecture the plugin registers must pass, each run on its ``tiny_config``
 (``gimsanet_arch.archs.arch_info``) in 1 and 3 channels: odd input sizes (padded to the arch's
 ``pad_multiple``, which must be needed and enough), a finite gradient for every parameter,
-``build_network`` from an option dict, a state_dict round trip, and ``torch.export``.
+``build_network`` from an option dict, a state_dict round trip, and ``torch.export`` (marked
+``export``: the export lane, ``python -m pytest -m export``, runs it; docs/testing.md).
 
 Arch-specific behaviour (equality with the official code, counts, switches) stays in the per-arch
 test files.
@@ -117,6 +118,7 @@ def test_state_dict_round_trip(name, channels):
         torch.testing.assert_close(fresh(x), expected, rtol=0, atol=0)
 
 
+@pytest.mark.export
 @arch_and_channels
 def test_torch_export_reproduces_eager(name, channels):
     net = _perturb(_build(name, channels)).eval()

@@ -1,5 +1,6 @@
-"""A warm Python for the tests: ``python -m MODULE ARGS`` or ``python SCRIPT ARGS`` in a child
-process forked from a server that has already imported torch, BasicSR and the plugin.
+"""A warm Python for the tests: ``python -m MODULE ARGS``, ``python -c CODE ARGS`` or ``python SCRIPT
+ARGS`` in a child process forked from a server that has already imported torch, BasicSR and the
+plugin.
 
 Starting a fresh interpreter costs a few CPU seconds, almost all of it importing torch and
 torchvision; a test that runs the ``basicsr`` command ten times pays that ten times. Here one
@@ -12,9 +13,10 @@ negative return code). Python's own shutdown (``atexit`` handlers, flushing) run
 
 What a forked child cannot show is what happens while the interpreter starts and imports: output
 printed at import time and import errors. Tests about those keep a real subprocess (and so do
-tests that kill or time a process from outside, or that check what a process imports). A job whose
-environment differs from the server's in a variable read at start-up (``PYTHON*``, ``LD_*``,
-thread counts other than ``OMP_NUM_THREADS``) also runs in a real subprocess.
+tests that kill or time a process from outside, or that check what a process imports). The
+server imports with the environment of the jobs it serves: jobs whose environments differ in a
+variable read at start-up (``PYTHON*``, ``LD_*``, thread libraries other than ``OMP_NUM_THREADS``,
+which the child applies itself) are served by separate servers, one per such environment.
 
 Client: :func:`run` (one command, like ``subprocess.run(..., capture_output=True, text=True)``)
 and :func:`run_many` (several commands, ``parallel`` at a time). Server: this file as a script;
@@ -33,7 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 PRELOAD = ('gimsanet_arch', 'gimsanet_arch.commands.basicsr_cli', 'basicsr.train', 'basicsr.test',
            'gimsanet_arch.commands.denoise')
-# read once, when the interpreter or a library starts: a job that changes one gets a real subprocess
+# read once, when the interpreter or a library starts: jobs that differ in one get their own server
 STARTUP_VARS = ('PYTHON', 'LD_', 'MKL_', 'OPENBLAS_', 'KMP_', 'CUDA_', 'TORCH_', 'MALLOC_')
 DEFAULT_ENV = {'OMP_NUM_THREADS': '2', 'PYTHONWARNINGS': 'ignore'}
 
@@ -76,7 +78,8 @@ def _serve(requests, replies):
 
 
 def _run_job(job):
-    """In the forked child: become ``python ARGV`` (``-m MODULE ...``, ``-c CODE ...`` or ``SCRIPT ...``) and run it."""
+    """In the forked child: become ``python ARGV`` (``-m MODULE ...``, ``-c CODE ...`` or
+    ``SCRIPT ...``) and run it."""
     import random
     import runpy
     import types

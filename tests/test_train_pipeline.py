@@ -97,12 +97,13 @@ def test_loss_falls_over_a_short_run(tmp_path):
     from tiny_data import write_folder
     write_folder(tmp_path / 'datasets' / 'tiny' / 'train', 2, 32)
     write_folder(tmp_path / 'datasets' / 'tiny' / 'val', 1, 24)
-    result = run_basicsr_warm(['train', '-opt', TINY, '--force_yml', 'train:total_iter=40', 'val:val_freq=1000',
+    # 20 iterations halve the loss (measured: the last 5 average 0.28-0.38 of the first 5, seeds 1, 2, 3, 10)
+    result = run_basicsr_warm(['train', '-opt', TINY, '--force_yml', 'train:total_iter=20', 'val:val_freq=1000',
                                'logger:save_checkpoint_freq=1000', 'name=tiny_loss_falls',
                                'datasets:train:sigma_type=constant', 'datasets:train:sigma_range=[25]'], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     losses = [float(v) for v in re.findall(r'l_pix: ([0-9.e+-]+)', result.stdout + result.stderr)]
-    assert len(losses) == 40
+    assert len(losses) == 20
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
 
 

@@ -4,6 +4,7 @@ files, and turning file names into LMDB keys.
 Every function reports problems as :class:`~gimsanet_prep.errors.InputError` naming the file,
 so a script can collect all of them and fail once with the complete list.
 """
+import hashlib
 import os
 import re
 
@@ -122,3 +123,12 @@ def find_real_mean_pairs(folder, noisy_tag='_real', clean_tag='_mean'):
     if os.path.isdir(noisy_dir) and os.path.isdir(clean_dir):
         return find_pairs(noisy_dir, noisy_tag, clean_tag, clean_folder=clean_dir, strict=False)
     return find_pairs(folder, noisy_tag, clean_tag, strict=False)
+
+
+def file_sha256(path):
+    """The hex SHA-256 of a file, read in 1 MiB blocks (checksums of downloads and shipped weights)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()

@@ -7,11 +7,11 @@ option file, the validation PSNR and the file's SHA-256, which is checked every 
 are used (a damaged or replaced file is refused). The files are written by
 ``scripts/race/ship_weights.py`` from a finished run.
 """
-import hashlib
 import json
 import os.path as osp
 
 from gimsanet_arch.inference.network import ModelSpec
+from gimsanet_prep.inputs import file_sha256 as sha256  # the records' checksum
 
 WEIGHTS_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'weights')
 # Two sets ship, both from the same-budget race (docs/race.md): GIMSANet as published
@@ -23,15 +23,6 @@ SHIPPED = ('GIMSANet-NoGrad_BlindColor_PackagePhotos', 'GIMSANet_BlindColor_Pack
 # what gimsanet-denoise uses for each kind of photo when given no model; a kind without weights of
 # its own uses the colour ones (a gray photo is then replicated to three channels and back)
 DEFAULTS = {'color': DEFAULT_NAME, 'gray': None}
-
-
-def sha256(path):
-    """The hex SHA-256 of a file (the records' checksum)."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_name(kind):

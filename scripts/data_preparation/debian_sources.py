@@ -30,7 +30,7 @@ import sys
 import tempfile
 
 from gimsanet_prep.errors import InputError
-from gimsanet_prep.inputs import key_problem
+from gimsanet_prep.inputs import file_sha256, key_problem
 
 MANIFEST_COLUMNS = ('key', 'split', 'package', 'version', 'path', 'sha256', 'licence', 'credit')
 SPLITS = ('train', 'val')
@@ -225,14 +225,6 @@ def unpack_packages(cache, packages, download=True, log=_log):
 
 
 # ----------------------------------------------------------------------------------- files
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_files(photos, roots):
     """``[(photo, file path)]`` once every file exists and matches its SHA-256.
 

@@ -163,7 +163,7 @@ PINNED_ROWS_1_4_2 = {'functional_tensor', 'parse_options', 'load_resume_state', 
 def test_the_rows_that_install_on_basicsr_1_4_2_are_pinned():
     import basicsr
     if basicsr.__version__ != '1.4.2' or 'basicsr-fixed' in _installed_distributions():
-        pytest.skip(f'not the PyPI basicsr 1.4.2')
+        pytest.skip('not the PyPI basicsr 1.4.2')
     expected = set(PINNED_ROWS_1_4_2)
     if sys.version_info >= (3, 12):
         expected.add('distutils')

@@ -49,7 +49,8 @@ def parse_args(argv=None):
     p.add_argument('-o', '--output', default='results/denoised', help='output folder (default: %(default)s)')
     model = p.add_argument_group('model (one of -opt or --arch; neither: the shipped GIMSANet weights)')
     model.add_argument('-opt', help='BasicSR option file: its network_g, path.pretrain_network_g and checkpoint key '
-                       '(path.param_key_g, else path.param_key, else params)')
+                       '(path.param_key_g, else path.param_key, else params); with --weights, that checkpoint '
+                       'instead of pretrain_network_g')
     model.add_argument('--arch', help='registered architecture name (GIMSANet, Restormer, NAFNet, ...)')
     model.add_argument('--weights', help='checkpoint (.pth or .safetensors; params_ema, then params, then a bare '
                        'state_dict); GIMSANet, NAFNet and Restormer are recognised from the weights, so --arch and '
@@ -217,6 +218,7 @@ def load_model(args, device, kind='color'):
         raise ValueError('give the model with either -opt OPTION_FILE or --arch NAME --weights CKPT, not both')
     if args.opt:
         spec = network.spec_from_option_file(args.opt)  # the checkpoint key every command reads from -opt
+        spec.checkpoint = args.weights or spec.checkpoint  # --weights wins over pretrain_network_g, as in export
         spec.trust = spec.trust or args.trust_checkpoint
     elif args.weights:  # the architecture and its arguments are read from the weights
         spec = network.spec_from_weights(args.weights, args.arch, args.arch_args, trust=args.trust_checkpoint)

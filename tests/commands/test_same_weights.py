@@ -94,3 +94,19 @@ def test_the_four_commands_load_the_same_weights(tmp_path, loaded, path_opt, key
             assert same(state, groups[key]), f'{command} did not load {key}'
     exported = load_checkpoint_file(str(out / 'exported' / 'net_g_10.safetensors'))['params']
     assert same(exported, groups[key])
+
+
+def test_denoise_weights_override_the_option_files_checkpoint(tmp_path, loaded):
+    """``-opt`` gives the network, ``--weights`` the checkpoint (another iteration of the same run),
+    as in ``gimsanet-export``; the option file's key still chooses the group."""
+    named, given = tmp_path / 'net_g_10.pth', tmp_path / 'net_g_20.pth'
+    torch.save({'params': weights(0)}, named)
+    torch.save({'params': weights(2)}, given)
+    opt_file = tmp_path / 'test_tiny.yml'
+    opt_file.write_text(json.dumps({'name': 'tiny', 'network_g': NETWORK, 'path': {'pretrain_network_g': str(named)}}))
+    cv2.imwrite(str(tmp_path / 'a.png'), np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8))
+    args = [str(tmp_path / 'a.png'), '-opt', str(opt_file), '--dtype', 'fp32', '--device', 'cpu', '--no-progress']
+    assert denoise.main(args + ['-o', str(tmp_path / 'o1'), '--weights', str(given)]) == 0
+    assert same(loaded[-1], weights(2))
+    assert denoise.main(args + ['-o', str(tmp_path / 'o2')]) == 0
+    assert same(loaded[-1], weights(0))

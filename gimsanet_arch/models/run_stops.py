@@ -34,9 +34,12 @@ class RunStops:
             raise cpu_budget.BudgetSpent('CPU budget already spent')
 
     def stop_if_asked(self, current_iter):
-        """After an iteration: log ``cpu_h``; save and stop when the budget is spent or SIGTERM came."""
+        """After an iteration: log ``cpu_h`` and ``budget_eta_h`` (wall hours left); save and stop when the budget is spent or SIGTERM came."""
         if self.cpu_budget is not None:
             self.log_dict['cpu_h'] = self.cpu_budget.spent_s() / 3600.
+            eta = self.cpu_budget.eta_wall_s()
+            if eta is not None:  # the run's real ETA (BasicSR's eta counts to total_iter)
+                self.log_dict['budget_eta_h'] = eta / 3600.
         spent, signalled = self._stop_flags()
         if not (spent or signalled):
             return

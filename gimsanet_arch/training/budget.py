@@ -47,6 +47,16 @@ class CpuBudget:
     def wall_s(self):
         return self.wall_before_s + time.monotonic() - self._wall_start
 
+    def eta_wall_s(self):
+        """Wall-clock seconds until the budget is spent, at this chunk's rate of CPU per wall second
+        (it counts what else shares the cores); None before the chunk has run a second. BasicSR's own
+        ``eta`` counts down to ``total_iter``, which a budget run never reaches."""
+        cpu = time.process_time() - self._cpu_start
+        wall = time.monotonic() - self._wall_start
+        if wall < 1. or cpu <= 0.:
+            return None
+        return max(self.limit_s - self.spent_s(), 0.) * wall / cpu
+
     def exhausted(self):
         return self.spent_s() >= self.limit_s
 

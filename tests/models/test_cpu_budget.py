@@ -33,6 +33,21 @@ def test_budget_counts_process_cpu_time_and_continues_from_a_saved_state():
     assert resumed.spent_s() >= 3599.99
 
 
+def test_budget_eta_is_the_cpu_left_at_this_chunks_cpu_per_wall_rate(monkeypatch):
+    clock = {'cpu': 100., 'wall': 1000.}
+    monkeypatch.setattr(time, 'process_time', lambda: clock['cpu'])
+    monkeypatch.setattr(time, 'monotonic', lambda: clock['wall'])
+    budget = CpuBudget(hours=1)
+    budget.restore({'limit_s': 3600., 'spent_s': 1800., 'wall_s': 5000.})
+    assert budget.eta_wall_s() is None  # nothing measured yet
+    clock['cpu'] += 600.  # half a core: 600 CPU-s in 1200 wall-s
+    clock['wall'] += 1200.
+    assert budget.eta_wall_s() == pytest.approx((3600. - 2400.) * 2)
+    clock['cpu'] += 1200.  # spent: nothing left
+    clock['wall'] += 1200.
+    assert budget.eta_wall_s() == 0.
+
+
 def test_budget_must_be_positive():
     with pytest.raises(ValueError, match='cpu_budget_hours'):
         CpuBudget(0)
@@ -71,7 +86,7 @@ def test_run_stops_at_its_budget_saves_and_stays_stopped(work):
     exp = work[0] / 'experiments' / 'budget_stop'
     assert (exp / 'models' / f'net_g_{iteration}.pth').exists()
     assert iteration > 1 and _state_spent(exp, iteration) >= 7.2
-    assert 'cpu_h:' in log
+    assert 'cpu_h:' in log and 'budget_eta_h:' in log
 
     again = _train(work, 'budget_stop', 'train:cpu_budget_hours=0.002', 'train:total_iter=100000',
                    'logger:save_checkpoint_freq=100000')

@@ -2,7 +2,7 @@
 at σ 15/25/50 (the same seeded noisy images for every method), beside published numbers.
 
     python scripts/cpu_recipe/results_table.py --weights gimsanet_arch/weights/X.safetensors ... \\
-        [--bm3d] [--readme README.md]
+        [--bm3d [CBSD68] [BSD68]] [--readme README.md]
 
 Protocol (docs/evaluation.md#standard-awgn-protocol): noise seeded with 0 per image, added to the
 RGB (or gray) float image, not clipped; outputs clamped and rounded to uint8; BasicSR's PSNR/SSIM on
@@ -39,7 +39,9 @@ FIELDS = ['method', 'data', 'sigma', 'psnr', 'ssim', 'cpu_h', 'images']
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--weights', nargs='*', default=[], help='network checkpoints (.safetensors/.pth) to score')
-    p.add_argument('--bm3d', action='store_true', help='score BM3D too (slow: seconds per image)')
+    p.add_argument('--bm3d', nargs='*', choices=[name for name, _ in SETS.values()], default=None,
+                   help='score BM3D too, on these sets (none named: both); slow, about 14 CPU-s per CBSD68 image '
+                        'and sigma for CBM3D')
     p.add_argument('--scores', default='docs/results/scores.csv')
     p.add_argument('--out', default='docs/results/table.md')
     p.add_argument('--readme', help='also put the table into this file between the results markers')
@@ -103,45 +105,68 @@ def table(rows):
     return '\n'.join(lines)
 
 
+class Scorer:
+    """Scores methods on CBSD68/BSD68 at σ 15/25/50 into the cached rows of ``--scores``: a method
+    already there for that set is not scored again."""
+
+    def __init__(self, scores_path, threads=None):
+        import torch
+        import gimsanet_arch  # noqa: F401  (registries)
+        from gimsanet_arch.inference import engine
+        if threads:
+            torch.set_num_threads(threads)
+        self.path = scores_path
+        self.rows = read_scores(scores_path)
+        self.fp32 = engine.resolve_dtype('fp32', torch.device('cpu'))
+        self._images = {}
+
+    def images(self, in_ch):
+        if in_ch not in self._images:
+            sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+            from score_runs import read_lmdb_images
+            self._images[in_ch] = read_lmdb_images(SETS[in_ch][1], in_ch)
+        return self._images[in_ch]
+
+    def rows_of(self, method, data):
+        return [r for r in self.rows if r['method'] == method and r['data'] == data]
+
+    def _add(self, method, data, scored, cpu_h):
+        self.rows += [dict(method=method, data=data, sigma=r['sigma'], psnr=f'{r["psnr"]:.4f}',
+                           ssim=f'{r["ssim"]:.4f}', cpu_h=cpu_h, images=r['images']) for r in scored]
+        write_scores(self.path, self.rows)
+
+    def network(self, weights):
+        """Rows of a checkpoint on the test set of its channel count (3: CBSD68, 1: BSD68); the
+        method is the file's stem."""
+        from gimsanet_arch.inference import engine, evaluate, network
+        spec = network.spec_from_weights(weights)
+        data, method = SETS[spec.in_ch][0], osp.splitext(osp.basename(weights))[0]
+        if not self.rows_of(method, data):
+            net, multiple = network.build(spec)
+            scored, _ = evaluate.score_sets({method: (engine.prepare_network(net), multiple)},
+                                            {data: self.images(spec.in_ch)}, SIGMAS, dtype=self.fp32)
+            self._add(method, data, scored, cpu_hours(weights))
+        return self.rows_of(method, data)
+
+    def bm3d(self, data):
+        from gimsanet_arch.inference import evaluate
+        in_ch = next(c for c, (name, _) in SETS.items() if name == data)
+        if not self.rows_of('BM3D', data) and osp.isdir(SETS[in_ch][1]):
+            scored, _ = evaluate.score_sets({'BM3D': bm3d_denoiser()}, {data: self.images(in_ch)}, SIGMAS)
+            self._add('BM3D', data, scored, '')
+        return self.rows_of('BM3D', data)
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.chdir(ROOT)
-    import torch
-    import gimsanet_arch  # noqa: F401
-    from gimsanet_arch.inference import engine, evaluate, network
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-    from score_runs import read_lmdb_images
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rows = read_scores(args.scores)
-    done = {(r['method'], r['data']) for r in rows}
-    cache = {}
-
-    def images(in_ch):
-        if in_ch not in cache:
-            cache[in_ch] = read_lmdb_images(SETS[in_ch][1], in_ch)
-        return cache[in_ch]
-
-    fp32 = engine.resolve_dtype('fp32', torch.device('cpu'))
+    scorer = Scorer(args.scores, args.threads)
     for weights in args.weights:
-        spec = network.spec_from_weights(weights)
-        data, method = SETS[spec.in_ch][0], osp.splitext(osp.basename(weights))[0]
-        if (method, data) in done:
-            continue
-        net, multiple = network.build(spec)
-        scored, _ = evaluate.score_sets({method: (engine.prepare_network(net), multiple)}, {data: images(spec.in_ch)},
-                                        SIGMAS, dtype=fp32)
-        rows += [dict(method=method, data=data, sigma=r['sigma'], psnr=f'{r["psnr"]:.4f}', ssim=f'{r["ssim"]:.4f}',
-                      cpu_h=cpu_hours(weights), images=r['images']) for r in scored]
-        write_scores(args.scores, rows)
-    if args.bm3d:
-        for in_ch, (data, _) in SETS.items():
-            if ('BM3D', data) in done or not osp.isdir(SETS[in_ch][1]):
-                continue
-            scored, _ = evaluate.score_sets({'BM3D': bm3d_denoiser()}, {data: images(in_ch)}, SIGMAS)
-            rows += [dict(method='BM3D', data=data, sigma=r['sigma'], psnr=f'{r["psnr"]:.4f}', ssim=f'{r["ssim"]:.4f}',
-                          cpu_h='', images=r['images']) for r in scored]
-            write_scores(args.scores, rows)
+        scorer.network(weights)
+    if args.bm3d is not None:
+        for data in args.bm3d or [name for name, _ in SETS.values()]:
+            scorer.bm3d(data)
+    rows = scorer.rows
     text = table(rows)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:

@@ -5,7 +5,8 @@
 
 Writes ``<name>.safetensors`` (BasicSR's ``params`` group, fp32) and ``<name>.json`` (network options,
 data, noise, iterations, CPU-hours, option file, the hold-out score of that checkpoint from
-``--holdout-scores`` and its SHA-256), and copies the run's training log(s) to docs/cpu_recipe/logs/.
+``--holdout-scores``, its SHA-256 and, scored once it is chosen, CBSD68 or BSD68 PSNR/SSIM at σ 15/25/50),
+and copies the run's training log(s) to docs/cpu_recipe/logs/.
 Which checkpoint and which weights (raw or EMA) ship is chosen on the hold-out split, never on a test
 set: by default the newest checkpoint, with the key that scored best on the hold-out at σ 25.
 """
@@ -35,7 +36,15 @@ def parse_args(argv=None):
                    help='weights to ship (default: the better of the two on the hold-out at sigma 25)')
     p.add_argument('--holdout-scores', default='docs/cpu_recipe/shipped_holdout.csv',
                    help='score_runs.py CSV of the run on the hold-out (read, and written for missing rows)')
+    p.add_argument('--test-scores', default='docs/results/scores.csv',
+                   help="results_table.py's cache of CBSD68/BSD68 scores (read, and written for missing rows)")
     return p.parse_args(argv)
+
+
+def write_record(path, record):
+    with open(path, 'w') as f:
+        json.dump(record, f, indent=2)
+        f.write('\n')
 
 
 def option_file(run):
@@ -110,9 +119,19 @@ def main(argv=None):
         'validation': f'hold-out ({rows[0]["images"]} images, seeded noise): {holdout}',
         'sha256': shipped_weights.sha256(target),
     }
-    with open(osp.join(shipped_weights.WEIGHTS_DIR, args.name + '.json'), 'w') as f:
-        json.dump(record, f, indent=2)
-        f.write('\n')
+    record_path = osp.join(shipped_weights.WEIGHTS_DIR, args.name + '.json')
+    write_record(record_path, record)
+    # the test set is scored only now, after the checkpoint and key were chosen on the hold-out; the
+    # rows also go to the README table's cache (results_table.py reads cpu_hours from the record)
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    from results_table import Scorer
+    tested = Scorer(args.test_scores).network(target)
+    record['test'] = {f'{r["data"]} sigma {float(r["sigma"]):g}': {'psnr': round(float(r['psnr']), 2),
+                                                                  'ssim': round(float(r['ssim']), 4)}
+                      for r in sorted(tested, key=lambda r: float(r['sigma']))}
+    record['test_protocol'] = ('seeded AWGN (seed 0 per image), not clipped; uint8 PSNR/SSIM on all channels, '
+                               'no border crop; fp32 (scripts/cpu_recipe/results_table.py)')
+    write_record(record_path, record)
     logs = sorted(glob.glob(osp.join(run, 'train_*.log')))
     os.makedirs('docs/cpu_recipe/logs', exist_ok=True)
     with open(osp.join('docs/cpu_recipe/logs', osp.basename(run) + '.log'), 'w') as out:

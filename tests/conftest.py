@@ -27,6 +27,19 @@ def run_basicsr_warm(args, cwd, timeout=600, env=None):
     return warm_python.run(['-m', 'gimsanet_arch.commands.basicsr_cli'] + list(args), cwd, timeout=timeout, env=env)
 
 
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    """One torch thread for a module of tiny in-process forwards (``pytestmark =
+    pytest.mark.usefixtures('one_torch_thread')``): on a shared CPU, two threads waiting on each other
+    make 8x8 forwards many times slower. The count is restored afterwards, also after the
+    ``--threads`` values a test passes to a command."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def basicsr_cli():
     return run_basicsr

@@ -24,15 +24,7 @@ def _digest(folder):
     return out
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One torch thread (as tests/commands/test_benchmark.py): the 8x8 forwards are many times slower
-    with two threads waiting on each other on a busy CPU. Restored afterwards, also after the
-    ``--threads`` values the fuzz passes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')

@@ -21,14 +21,7 @@ TINY_NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 4, 'enc_blk_nums': [
                'dec_blk_nums': [1]}
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One torch thread, as the other CLI tests: on a shared CPU, two threads waiting on each other
-    make tiny forwards many times slower. Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def read_csv(path):

@@ -17,12 +17,7 @@ from gimsanet_arch.training.checkpoint import load_checkpoint_file
 NETWORK = {'type': 'GIMSANet', 'in_channels': 3, 'num_feat': 4}
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.mark.parametrize('path_opt, key', [

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO not in sys.path:  # benchmarks/ is imported from the repository root, like the scripts
@@ -21,14 +20,7 @@ from gimsanet_arch.commands import report  # noqa: E402
 from gimsanet_arch.inference import network  # noqa: E402
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One torch thread, as the other CLI tests: on a shared CPU, two threads waiting on each other
-    make tiny forwards many times slower. Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def read_csv(path):

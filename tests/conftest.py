@@ -1,4 +1,5 @@
 """Shared test helpers. Tests run on CPU with tiny images and widths unless marked ``slow``."""
+import logging
 import os
 import subprocess
 import sys
@@ -25,6 +26,20 @@ def run_basicsr_warm(args, cwd, timeout=600, env=None):
     outside, or of what a process imports."""
     import warm_python
     return warm_python.run(['-m', 'gimsanet_arch.commands.basicsr_cli'] + list(args), cwd, timeout=timeout, env=env)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_basicsr_log_handlers():
+    """Remove the handlers a test's in-process run added to BasicSR's ``basicsr`` logger: its stream
+    handler holds the stderr pytest captured for that test, which is closed afterwards, and a later
+    test's log line would print a 'Logging error' traceback instead of one error line."""
+    logger = logging.getLogger('basicsr')
+    before = list(logger.handlers)
+    yield
+    for handler in [h for h in logger.handlers if h not in before]:
+        logger.removeHandler(handler)
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
 
 
 @pytest.fixture(scope='module')

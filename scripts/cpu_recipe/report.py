@@ -12,9 +12,9 @@ import sys
 from collections import defaultdict
 
 
-def read_rows(path, weights='params'):
+def read_rows(path, weights=('params',)):
     with open(path) as f:
-        return [r for r in csv.DictReader(f) if r['weights'] == weights]
+        return [r for r in csv.DictReader(f) if r['weights'] in weights]
 
 
 def label(run):
@@ -24,7 +24,7 @@ def label(run):
     name = name[len('GIMSANet_'):] if name.startswith('GIMSANet_Pilot') else name
     for tail in ('_BlindColor_CBSD432_CPU', '_BlindGray_BSD400_CPU'):
         name = name[:-len(tail)] if name.endswith(tail) else name
-    return name
+    return 'GIMSANet (official map, raw)' if name == 'GIMSANet' else name
 
 
 def last_checkpoint_table(rows, baseline=None, delta_sigma='25'):
@@ -53,18 +53,31 @@ def last_checkpoint_table(rows, baseline=None, delta_sigma='25'):
     return '\n'.join(lines)
 
 
-def plot_curve(rows, sigma, out, title):
+def plot_curve(rows, sigma, out, title, ymin=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     curves = defaultdict(list)
     for r in rows:
         if r['sigma'] == sigma and r['cpu_h']:
-            curves[r['run']].append((float(r['cpu_h']), float(r['psnr'])))
+            curves[(r['run'], r['weights'])].append((float(r['cpu_h']), float(r['psnr'])))
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    for run, points in sorted(curves.items()):
+    colours = {}
+    for (run, weights), points in sorted(curves.items()):
         points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker='o', ms=3, label=label(run))
+        colour = colours.setdefault(run, f'C{len(colours)}')  # one colour per run; EMA dashed
+        ema = weights == 'params_ema'
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        if ymin is not None:  # a divergence far below the rest: drawn on the axis floor, its value written
+            for x, y in points:
+                if y < ymin:
+                    ax.annotate(f'{y:.1f}', (x, ymin), xytext=(3, 3), textcoords='offset points', fontsize=7,
+                                color=colour)
+            ys = [max(y, ymin) for y in ys]
+        ax.plot(xs, ys, marker='o', ms=3, color=colour, linestyle='--' if ema else '-',
+                label=label(run) + (' (EMA)' if ema else ''))
+    if ymin is not None:
+        ax.set_ylim(bottom=ymin)
     ax.set_xlabel('CPU-hours of training (one thread)')
     ax.set_ylabel(f'PSNR (dB), σ {sigma}, CBSD432 hold-out (32 images)')
     ax.set_title(title, fontsize=10)
@@ -72,6 +85,7 @@ def plot_curve(rows, sigma, out, title):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out)
+    plt.close(fig)
     return out
 
 
@@ -79,10 +93,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('what', choices=['table', 'curve'])
     p.add_argument('csv')
-    p.add_argument('--weights', default='params')
+    p.add_argument('--weights', nargs='+', default=['params'],
+                   help='which weights: params (raw), params_ema, or both (curve: EMA dashed)')
     p.add_argument('--baseline', help='run label the table compares with (e.g. Pilot_base)')
     p.add_argument('--sigma', default='25')
     p.add_argument('--out', help='curve: the PNG to write')
+    p.add_argument('--ymin', type=float, help='curve: lowest PSNR shown (lower points sit on the floor, labelled)')
     p.add_argument('--title', default='GIMSANet colour, blind sigma, CPU budget')
     args = p.parse_args(argv)
     if not osp.isfile(args.csv):
@@ -92,7 +108,8 @@ def main(argv=None):
     if args.what == 'table':
         print(last_checkpoint_table(rows, args.baseline, args.sigma))
     else:
-        print(plot_curve(rows, args.sigma, args.out or osp.splitext(args.csv)[0] + '.png', args.title))
+        print(plot_curve(rows, args.sigma, args.out or osp.splitext(args.csv)[0] + '.png', args.title,
+                         args.ymin))
     return 0
 
 

@@ -36,6 +36,7 @@ def parse_args(argv=None):
     p.add_argument('--keys', nargs='+', default=['params', 'params_ema'],
                    help='checkpoint keys to score (a key a checkpoint lacks is skipped)')
     p.add_argument('--all-checkpoints', action='store_true', help='every saved checkpoint, not only the last')
+    p.add_argument('--iteration', type=int, default=None, help='score only this checkpoint of each run')
     p.add_argument('--every', type=int, default=1, help='with --all-checkpoints: every n-th checkpoint (and the last)')
     p.add_argument('--out', required=True, help='CSV to write (rows already there are kept and not re-scored)')
     p.add_argument('--dtype', default='auto', choices=['auto', 'fp32', 'bf16'])
@@ -109,7 +110,11 @@ def main(argv=None):
         name = osp.basename(osp.normpath(run))
         network_opt = network_options(run)
         ckpts = checkpoints(run)
-        if args.all_checkpoints:
+        if args.iteration is not None:
+            ckpts = [c for c in ckpts if c[0] == args.iteration]
+            if not ckpts:
+                raise SystemExit(f'error: {run}/models has no checkpoint of iteration {args.iteration}')
+        elif args.all_checkpoints:
             ckpts = [c for i, c in enumerate(ckpts) if i % args.every == 0 or i == len(ckpts) - 1]
         else:
             ckpts = ckpts[-1:]

@@ -86,6 +86,7 @@ def main(argv=None):
     if not rows:  # score this checkpoint on the hold-out (both keys, sigma 15/25/50)
         import subprocess
         subprocess.run([sys.executable, 'scripts/cpu_recipe/score_runs.py', '--runs', run, '--out', args.holdout_scores,
+                        '--iteration', str(iteration),
                         '--data', opt['datasets']['train']['dataroot_gt'].replace('train_minus_val', 'val')],
                        check=True)
         rows = holdout_rows(args.holdout_scores, run, iteration)

@@ -28,6 +28,7 @@ def results_table():
 
 @pytest.fixture
 def work(tmp_path, results_table, monkeypatch):
+    monkeypatch.chdir(REPO)  # the script works from the repository root; the test's cwd comes back after
     for channels, name in ((3, 'CBSD68'), (1, 'BSD68')):
         folder = tmp_path / f'{name}_png'
         tiny_data.write_folder(str(folder), 2, (24, 20), channels, seed=channels)

@@ -2,7 +2,9 @@
 # Start (or continue, --auto_resume) the long CPU runs of docs/cpu_recipe.md in the background, one
 # thread each; every run stops by itself when its train.cpu_budget_hours is spent.
 #   bash scripts/cpu_recipe/run_long.sh                    # every option file in options/train/GIMSANet/cpu/
-#   bash scripts/cpu_recipe/run_long.sh NoGrad GradScaled  # only those whose name contains one of the words
+#   bash scripts/cpu_recipe/run_long.sh CBSD432            # only those whose name contains one of the words:
+#                                                          # the three colour runs of the gradient comparison
+#   bash scripts/cpu_recipe/run_long.sh BSD400             # the gray run (6 CPU-hours)
 #   EXTRA='--force_yml train:cpu_budget_hours=12' bash scripts/cpu_recipe/run_long.sh NoGrad   # continue to 12 h
 # Logs: experiments/cpu_logs/<name>.out. Stop them cleanly (state saved): pkill -TERM -f 'options/train/GIMSANet/cpu/'
 set -euo pipefail

@@ -18,6 +18,7 @@ class RunStops:
     def setup_stops(self, hours):
         self.cpu_budget = CpuBudget(hours) if hours else None
         self.stop_signal = StopSignal()
+        self._trained_here = False  # has this process run an iteration yet
 
     def _stop_flags(self):
         """``(budget spent, SIGTERM received)``, each true when it is on any rank."""
@@ -28,7 +29,13 @@ class RunStops:
         return bool(flags[0].item()), bool(flags[1].item())
 
     def stop_if_already_spent(self):
-        """A run resumed after its budget was spent trains nothing."""
+        """A run resumed after its budget was spent trains nothing. Checked before the first
+        iteration of a process only: a budget that runs out later (between two iterations, say while
+        the loader starts an epoch) is caught by :meth:`stop_if_asked` after the next iteration, which
+        saves; stopping here would lose every iteration since the last periodic save."""
+        if self._trained_here:
+            return
+        self._trained_here = True
         if self.cpu_budget is not None and self._stop_flags()[0]:
             get_root_logger().info(f'CPU budget already spent: {self.cpu_budget.summary()}; nothing to train.')
             raise cpu_budget.BudgetSpent('CPU budget already spent')

@@ -48,6 +48,41 @@ def test_budget_eta_is_the_cpu_left_at_this_chunks_cpu_per_wall_rate(monkeypatch
     assert budget.eta_wall_s() == 0.
 
 
+def test_budget_spent_between_iterations_is_saved_by_the_next_iteration(monkeypatch):
+    """The budget can run out between two iterations (the loader starting an epoch, a log line):
+    the run must then end through the save after the next iteration, not through the resumed-run
+    check before it, which saves nothing (and lost every iteration since the last periodic save)."""
+    from gimsanet_arch.models.run_stops import RunStops
+    from gimsanet_arch.training.budget import BudgetSpent
+
+    class Model(RunStops):
+        opt, train_progress = {}, None
+
+        def __init__(self):
+            self.log_dict, self.saved = {}, []
+            self.setup_stops(1)
+
+        def save(self, epoch, current_iter):
+            self.saved.append(current_iter)
+
+    model = Model()
+    spent = {'now': False}
+    monkeypatch.setattr(model.cpu_budget, 'exhausted', lambda: spent['now'])
+    model.stop_if_already_spent()  # before the first iteration: budget left
+    model.stop_if_asked(1)
+    spent['now'] = True  # runs out between iteration 1 and 2
+    model.stop_if_already_spent()  # must not end the run unsaved
+    with pytest.raises(BudgetSpent):
+        model.stop_if_asked(2)
+    assert model.saved == [2]
+
+    resumed = Model()  # a run resumed with its budget spent trains nothing and saves nothing
+    monkeypatch.setattr(resumed.cpu_budget, 'exhausted', lambda: True)
+    with pytest.raises(BudgetSpent, match='already spent'):
+        resumed.stop_if_already_spent()
+    assert resumed.saved == []
+
+
 def test_budget_must_be_positive():
     with pytest.raises(ValueError, match='cpu_budget_hours'):
         CpuBudget(0)

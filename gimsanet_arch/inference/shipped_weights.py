@@ -57,8 +57,7 @@ def default_spec(name=DEFAULT_NAME):
 def note(name=DEFAULT_NAME):
     """One paragraph for the user: what the default weights are and what they were trained on."""
     r = info(name)
-    how = r.get('recipe') or r.get('scale_note')
     return (f'note: no model given, using the shipped weights {name} ({r["network_g"]["type"]}, grad_mode '
             f'{r["network_g"].get("grad_mode", "official")}, {r["noise"]}): trained on {r["trained_on"]} for '
-            f'{r["iterations"]:,} iterations ({r["cpu_hours"]:.2f} CPU-hours{"; " + how if how else ""}). '
+            f'{r["iterations"]:,} iterations ({r["cpu_hours"]:.2f} CPU-hours; {r["recipe"]}). '
             f'Validation: {r["validation"]}. Use --weights or -opt for your own model.')

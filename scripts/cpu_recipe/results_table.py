@@ -7,7 +7,7 @@ at σ 15/25/50 (the same seeded noisy images for every method), beside published
 Protocol (docs/evaluation.md#standard-awgn-protocol): noise seeded with 0 per image, added to the
 RGB (or gray) float image, not clipped; outputs clamped and rounded to uint8; BasicSR's PSNR/SSIM on
 all channels, no border crop; networks in fp32. Scores are cached in ``--scores`` (a method already
-there is not scored again). The set of a network follows its input channels (3: CBSD68, 1: BSD68);
+there with the same file checksum is not scored again; a changed file is scored anew). The set of a network follows its input channels (3: CBSD68, 1: BSD68);
 BM3D (``pip install bm3d``) is told the true σ; colour images use its CBM3D mode. CPU-hours of a
 network come from its JSON record. With ``--readme`` the table replaces the lines between
 ``<!-- results:begin -->`` and ``<!-- results:end -->``.
@@ -33,7 +33,7 @@ PUBLISHED = {
     ('BSD68', 'FFDNet'): (31.63, 29.19, 26.29, 'Zhang et al., TIP 2018'),
     ('BSD68', 'Restormer (blind)'): (31.95, 29.51, 26.62, 'Zamir et al., CVPR 2022'),
 }
-FIELDS = ['method', 'data', 'sigma', 'psnr', 'ssim', 'cpu_h', 'images']
+FIELDS = ['method', 'data', 'sigma', 'psnr', 'ssim', 'cpu_h', 'images', 'sha256']  # sha256: of a network's file
 
 
 def parse_args(argv=None):
@@ -107,7 +107,7 @@ def table(rows):
 
 class Scorer:
     """Scores methods on CBSD68/BSD68 at σ 15/25/50 into the cached rows of ``--scores``: a method
-    already there for that set is not scored again."""
+    already there for that set (a network: with the same file checksum) is not scored again."""
 
     def __init__(self, scores_path, threads=None):
         import torch
@@ -130,22 +130,28 @@ class Scorer:
     def rows_of(self, method, data):
         return [r for r in self.rows if r['method'] == method and r['data'] == data]
 
-    def _add(self, method, data, scored, cpu_h):
+    def _add(self, method, data, scored, cpu_h, sha=''):
+        self.rows = [r for r in self.rows if not (r['method'] == method and r['data'] == data)]
         self.rows += [dict(method=method, data=data, sigma=r['sigma'], psnr=f'{r["psnr"]:.4f}',
-                           ssim=f'{r["ssim"]:.4f}', cpu_h=cpu_h, images=r['images']) for r in scored]
+                           ssim=f'{r["ssim"]:.4f}', cpu_h=cpu_h, images=r['images'], sha256=sha) for r in scored]
         write_scores(self.path, self.rows)
 
-    def network(self, weights):
-        """Rows of a checkpoint on the test set of its channel count (3: CBSD68, 1: BSD68); the
-        method is the file's stem."""
-        from gimsanet_arch.inference import engine, evaluate, network
+    def network(self, weights, method=None, cpu_h=None):
+        """Rows of a checkpoint on the test set of its channel count (3: CBSD68, 1: BSD68). The method
+        is the file's stem unless given, its CPU-hours those of its JSON record unless given. Cached
+        rows of the same method from another file (weights shipped again under the same name) are
+        replaced, never reused."""
+        from gimsanet_arch.inference import engine, evaluate, network, shipped_weights
         spec = network.spec_from_weights(weights)
-        data, method = SETS[spec.in_ch][0], osp.splitext(osp.basename(weights))[0]
-        if not self.rows_of(method, data):
+        data = SETS[spec.in_ch][0]
+        method = method or osp.splitext(osp.basename(weights))[0]
+        sha = shipped_weights.sha256(weights)
+        cached = self.rows_of(method, data)
+        if not cached or any(r.get('sha256') != sha for r in cached):
             net, multiple = network.build(spec)
             scored, _ = evaluate.score_sets({method: (engine.prepare_network(net), multiple)},
                                             {data: self.images(spec.in_ch)}, SIGMAS, dtype=self.fp32)
-            self._add(method, data, scored, cpu_hours(weights))
+            self._add(method, data, scored, cpu_hours(weights) if cpu_h is None else cpu_h, sha)
         return self.rows_of(method, data)
 
     def bm3d(self, data):

@@ -6,7 +6,8 @@
 Writes ``<name>.safetensors`` (BasicSR's ``params`` group, fp32) and ``<name>.json`` (network options,
 data, noise, iterations, CPU-hours, option file, the hold-out score of that checkpoint from
 ``--holdout-scores``, its SHA-256 and, scored once it is chosen, CBSD68 or BSD68 PSNR/SSIM at σ 15/25/50),
-and copies the run's training log(s) to docs/cpu_recipe/logs/.
+and copies the run's training log(s) to docs/cpu_recipe/logs/. Both files are built and scored in a
+scratch folder and moved into place together at the end: an interrupted ship leaves the old pair.
 Which checkpoint and which weights (raw or EMA) ship is chosen on the hold-out split, never on a test
 set: by default the newest checkpoint, with the key that scored best on the hold-out at σ 25.
 """
@@ -16,7 +17,9 @@ import glob
 import json
 import os
 import os.path as osp
+import shutil
 import sys
+import tempfile
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAINED_ON = {
@@ -38,6 +41,8 @@ def parse_args(argv=None):
                    help='score_runs.py CSV of the run on the hold-out (read, and written for missing rows)')
     p.add_argument('--test-scores', default='docs/results/scores.csv',
                    help="results_table.py's cache of CBSD68/BSD68 scores (read, and written for missing rows)")
+    p.add_argument('--weights-dir', default=None, help='where the pair goes (default: the package weights folder)')
+    p.add_argument('--logs-dir', default='docs/cpu_recipe/logs', help="where the run's training logs are copied")
     return p.parse_args(argv)
 
 
@@ -61,6 +66,27 @@ def holdout_rows(path, run, iteration):
         return []
     with open(path) as f:
         return [r for r in csv.DictReader(f) if r['run'] == osp.basename(run) and int(r['iteration']) == iteration]
+
+
+def make_record(opt, opt_path, key, iteration, rows, budget, sha):
+    """The JSON record of shipped weights, without the test scores (added once they are scored)."""
+    train = opt['datasets']['train']
+    data = next((v for k, v in TRAINED_ON.items() if k in train['dataroot_gt']), train['dataroot_gt'])
+    holdout = '; '.join(f'sigma {float(r["sigma"]):g}: PSNR {float(r["psnr"]):.2f} dB, SSIM {float(r["ssim"]):.4f}'
+                        for r in sorted(rows, key=lambda r: float(r['sigma'])) if r['weights'] == key)
+    return {
+        'network_g': dict(opt['network_g']),
+        'noise': f'blind AWGN, sigma uniform in [{train["sigma_range"][0]}, {train["sigma_range"][1]}] (0-255 scale)',
+        'trained_on': f'{data}, random {train["gt_size"]}x{train["gt_size"]} patches with flips/rotations',
+        'iterations': iteration,
+        'batch': f'{train["batch_size_per_gpu"]} x {train["gt_size"]}x{train["gt_size"]}',
+        'cpu_hours': round(budget.get('spent_s', 0.) / 3600., 3),
+        'recipe': 'docs/cpu_recipe.md: Adam, cosine over the CPU budget, bf16 autocast, one thread',
+        'option_file': osp.relpath(opt_path, ROOT),
+        'weights': f'EMA (decay {opt["train"].get("ema_decay")})' if key == 'params_ema' else 'raw (no EMA)',
+        'validation': f'hold-out ({rows[0]["images"]} images, seeded noise): {holdout}',
+        'sha256': sha,
+    }
 
 
 def main(argv=None):
@@ -99,48 +125,38 @@ def main(argv=None):
     if osp.isfile(state_path):
         budget = torch.load(state_path, map_location='cpu', weights_only=False).get('gimsanet_cpu_budget') or {}
 
-    target = shipped_weights.weights_path(args.name)
-    os.makedirs(osp.dirname(target), exist_ok=True)
-    save_safetensors_checkpoint({'params': params}, target,
-                                metadata={'arch': opt['network_g']['type'], 'name': args.name})
-    train = opt['datasets']['train']
-    data = next((v for k, v in TRAINED_ON.items() if k in train['dataroot_gt']), train['dataroot_gt'])
-    holdout = '; '.join(f'sigma {float(r["sigma"]):g}: PSNR {float(r["psnr"]):.2f} dB, SSIM {float(r["ssim"]):.4f}'
-                        for r in sorted(rows, key=lambda r: float(r['sigma'])) if r['weights'] == key)
-    record = {
-        'network_g': dict(opt['network_g']),
-        'noise': f'blind AWGN, sigma uniform in [{train["sigma_range"][0]}, {train["sigma_range"][1]}] (0-255 scale)',
-        'trained_on': f'{data}, random {train["gt_size"]}x{train["gt_size"]} patches with flips/rotations',
-        'iterations': iteration,
-        'batch': f'{train["batch_size_per_gpu"]} x {train["gt_size"]}x{train["gt_size"]}',
-        'cpu_hours': round(budget.get('spent_s', 0.) / 3600., 3),
-        'recipe': 'docs/cpu_recipe.md: Adam, cosine over the CPU budget, bf16 autocast, one thread',
-        'option_file': osp.relpath(opt_path, ROOT),
-        'weights': f'EMA (decay {opt["train"].get("ema_decay")})' if key == 'params_ema' else 'raw (no EMA)',
-        'validation': f'hold-out ({rows[0]["images"]} images, seeded noise): {holdout}',
-        'sha256': shipped_weights.sha256(target),
-    }
-    record_path = osp.join(shipped_weights.WEIGHTS_DIR, args.name + '.json')
-    write_record(record_path, record)
-    # the test set is scored only now, after the checkpoint and key were chosen on the hold-out; the
-    # rows also go to the README table's cache (results_table.py reads cpu_hours from the record)
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-    from results_table import Scorer
-    tested = Scorer(args.test_scores).network(target)
-    record['test'] = {f'{r["data"]} sigma {float(r["sigma"]):g}': {'psnr': round(float(r['psnr']), 2),
-                                                                  'ssim': round(float(r['ssim']), 4)}
-                      for r in sorted(tested, key=lambda r: float(r['sigma']))}
-    record['test_protocol'] = ('seeded AWGN (seed 0 per image), not clipped; uint8 PSNR/SSIM on all channels, '
-                               'no border crop; fp32 (scripts/cpu_recipe/results_table.py)')
-    write_record(record_path, record)
+    weights_dir = args.weights_dir or shipped_weights.WEIGHTS_DIR
+    os.makedirs(weights_dir, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix='.ship-', dir=weights_dir)
+    try:
+        staged = osp.join(scratch, args.name + '.safetensors')
+        save_safetensors_checkpoint({'params': params}, staged,
+                                    metadata={'arch': opt['network_g']['type'], 'name': args.name})
+        record = make_record(opt, opt_path, key, iteration, rows, budget, shipped_weights.sha256(staged))
+        # the test set is scored only now, after the checkpoint and key were chosen on the hold-out; the
+        # rows also go to the README table's cache
+        sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+        from results_table import Scorer
+        tested = Scorer(args.test_scores).network(staged, method=args.name, cpu_h=record['cpu_hours'])
+        record['test'] = {f'{r["data"]} sigma {float(r["sigma"]):g}': {'psnr': round(float(r['psnr']), 2),
+                                                                      'ssim': round(float(r['ssim']), 4)}
+                          for r in sorted(tested, key=lambda r: float(r['sigma']))}
+        record['test_protocol'] = ('seeded AWGN (seed 0 per image), not clipped; uint8 PSNR/SSIM on all channels, '
+                                   'no border crop; fp32 (scripts/cpu_recipe/results_table.py)')
+        write_record(osp.join(scratch, args.name + '.json'), record)
+        target = osp.join(weights_dir, args.name + '.safetensors')
+        os.replace(staged, target)
+        os.replace(osp.join(scratch, args.name + '.json'), osp.join(weights_dir, args.name + '.json'))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     logs = sorted(glob.glob(osp.join(run, 'train_*.log')))
-    os.makedirs('docs/cpu_recipe/logs', exist_ok=True)
-    with open(osp.join('docs/cpu_recipe/logs', osp.basename(run) + '.log'), 'w') as out:
+    os.makedirs(args.logs_dir, exist_ok=True)
+    with open(osp.join(args.logs_dir, osp.basename(run) + '.log'), 'w') as out:
         for log in logs:
             with open(log) as f:
                 out.write(f.read())
     print(f'wrote {target} ({osp.getsize(target) / 1e6:.1f} MB, iter {iteration}, {key}, '
-          f'{record["cpu_hours"]} CPU-h) and its .json; {len(logs)} log(s) -> docs/cpu_recipe/logs/')
+          f'{record["cpu_hours"]} CPU-h) and its .json; {len(logs)} log(s) -> {args.logs_dir}/')
     return 0
 
 

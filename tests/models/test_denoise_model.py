@@ -80,6 +80,43 @@ def test_bf16_autocast_trains_with_fp32_weights():
     assert math.isfinite(model.get_current_log()['l_pix'])
 
 
+def test_channels_last_training_takes_the_same_steps_in_the_other_layout():
+    """Same seed, same batches: fp32 steps in channels_last end where the NCHW steps end (the
+    layout changes the kernels' summation order only); the network and its EMA copy train in
+    channels_last, and a checkpoint moves between the layouts unchanged."""
+    plain, fast = make_model(ema_decay=0.9), make_model(ema_decay=0.9, channels_last=True)
+    fast.net_g.load_state_dict(plain.net_g.state_dict())
+    fast.net_g_ema.load_state_dict(plain.net_g_ema.state_dict())
+    for model in (plain, fast):
+        for it in (1, 2):
+            model.feed_data(_batch())
+            model.optimize_parameters(it)
+    assert not plain.channels_last and fast.channels_last
+    four_d = [p for p in fast.net_g.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[2:] != (1, 1)]
+    assert four_d and all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+                          for p in four_d)
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in fast.net_g_ema.parameters() if p.dim() == 4)
+    for net in ('net_g', 'net_g_ema'):
+        for (name, a), b in zip(getattr(plain, net).state_dict().items(), getattr(fast, net).state_dict().values()):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=f'{net}.{name}')
+    nchw = make_model()
+    nchw.net_g.load_state_dict(fast.net_g.state_dict())  # what a resume in the other layout does
+    x = _batch()['lq']
+    with torch.no_grad():
+        torch.testing.assert_close(nchw.net_g(x), fast.net_g(x), rtol=1e-4, atol=1e-5)
+
+
+def test_channels_last_auto_and_refusals(monkeypatch):
+    monkeypatch.setattr(engine, 'bf16_supported', lambda device: False)
+    assert make_model(bf16='auto', channels_last='auto').channels_last  # fp32 on a CPU: on
+    monkeypatch.setattr(engine, 'bf16_supported', lambda device: True)
+    assert not make_model(bf16='auto', channels_last='auto').channels_last  # bf16: off (the PyTorch bug)
+    with pytest.raises(ValueError, match='train.channels_last: true with train.bf16'):
+        make_model(bf16=True, channels_last=True)
+    with pytest.raises(ValueError, match="train.channels_last: expected true, false or auto, got 'yes'"):
+        make_model(channels_last='yes')
+
+
 def test_non_finite_loss_skips_then_stops():
     model = make_model(max_nonfinite_steps=2)
     before = copy.deepcopy(model.net_g.state_dict())

@@ -7,7 +7,8 @@ at σ 15/25/50 (the same seeded noisy images for every method), beside published
 Protocol (docs/evaluation.md#standard-awgn-protocol): noise seeded with 0 per image, added to the
 RGB (or gray) float image, not clipped; outputs clamped and rounded to uint8; BasicSR's PSNR/SSIM on
 all channels, no border crop; networks in fp32. Scores are cached in ``--scores`` (a method already
-there with the same file checksum is not scored again; a changed file is scored anew). The set of a network follows its input channels (3: CBSD68, 1: BSD68);
+there with the same file checksum is not scored again; a changed file is scored anew). The set of a
+network follows its input channels (3: CBSD68, 1: BSD68);
 BM3D (``pip install bm3d``) is told the true σ; colour images use its CBM3D mode. CPU-hours of a
 network come from its JSON record. With ``--readme`` the table replaces the lines between
 ``<!-- results:begin -->`` and ``<!-- results:end -->``.

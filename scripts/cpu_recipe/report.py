@@ -53,14 +53,24 @@ def last_checkpoint_table(rows, baseline=None, delta_sigma='25'):
     return '\n'.join(lines)
 
 
+def data_label(paths):
+    """``datasets/BSD400/val.lmdb`` -> ``BSD400 hold-out``: the axis names the images it was scored on."""
+    names = []
+    for path in sorted(set(paths)):
+        parts = path.replace('\\', '/').rstrip('/').split('/')
+        stem = osp.splitext(parts[-1])[0]
+        names.append(f'{parts[-2]} hold-out' if stem == 'val' and len(parts) > 1 else '/'.join(parts[-2:]))
+    return ' + '.join(names)
+
+
 def plot_curve(rows, sigma, out, title, ymin=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     curves = defaultdict(list)
+    rows = [r for r in rows if r['sigma'] == sigma and r['cpu_h']]
     for r in rows:
-        if r['sigma'] == sigma and r['cpu_h']:
-            curves[(r['run'], r['weights'])].append((float(r['cpu_h']), float(r['psnr'])))
+        curves[(r['run'], r['weights'])].append((float(r['cpu_h']), float(r['psnr'])))
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     colours = {}
     for (run, weights), points in sorted(curves.items()):
@@ -79,7 +89,8 @@ def plot_curve(rows, sigma, out, title, ymin=None):
     if ymin is not None:
         ax.set_ylim(bottom=ymin)
     ax.set_xlabel('CPU-hours of training (one thread)')
-    ax.set_ylabel(f'PSNR (dB), σ {sigma}, CBSD432 hold-out (32 images)')
+    n_images = sorted({r['images'] for r in rows})
+    ax.set_ylabel(f'PSNR (dB), σ {sigma}, {data_label(r["data"] for r in rows)} ({"/".join(n_images)} images)')
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

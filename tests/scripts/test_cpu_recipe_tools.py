@@ -100,3 +100,10 @@ def test_report_table_and_curve(tmp_path):
                         '--out', str(png)]) == 0
     assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert report.main(['table', str(tmp_path / 'missing.csv')]) == 2
+
+
+def test_curve_axis_names_the_images_it_was_scored_on():
+    report = load_script('report')
+    assert report.data_label(['datasets/BSD400/val.lmdb']) == 'BSD400 hold-out'
+    assert report.data_label(['datasets/CBSD432/val.lmdb'] * 3) == 'CBSD432 hold-out'
+    assert report.data_label(['datasets/CBSD68/test.lmdb']) == 'CBSD68/test.lmdb'

@@ -18,10 +18,12 @@ WEIGHTS_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'weights
 # CBSD432 hold-out (never chosen on CBSD68); replaced as the long runs go on. The race's 0.5 CPU-hour PackagePhotos weights
 # are retired (their numbers stay in docs/race.md).
 DEFAULT_NAME = 'GIMSANet-NoGrad_BlindColor_CBSD432'
-SHIPPED = (DEFAULT_NAME,)
+# GIMSANet trained on BSD400 (gray) with the same recipe, chosen on the BSD400 hold-out
+GRAY_NAME = 'GIMSANet-NoGrad_BlindGray_BSD400'
+SHIPPED = (DEFAULT_NAME, GRAY_NAME)
 # what gimsanet-denoise uses for each kind of photo when given no model; a kind without weights of
-# its own uses the colour ones (a gray photo is then replicated to three channels and back)
-DEFAULTS = {'color': DEFAULT_NAME, 'gray': None}
+# its own would use the colour ones (a gray photo is then replicated to three channels and back)
+DEFAULTS = {'color': DEFAULT_NAME, 'gray': GRAY_NAME}
 
 
 def default_name(kind):

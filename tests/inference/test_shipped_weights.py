@@ -13,10 +13,10 @@ from gimsanet_arch.inference import evaluate, network, shipped_weights
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # PSNR each shipped set must add to the noisy input: sigma 25, a 128x128 crop of skimage's astronaut
-# (RGB, or its luma for a gray set), fp32. Measured: +8.36 dB for the colour CBSD432 set (1.26
-# CPU-hours of training; +9.65 dB at 7.29), +8.55 dB for the gray BSD400 set (2.97 CPU-hours). The margins leave room
-# for BLAS differences and still fail for an untrained or broken network (which gains nothing or
-# loses), or for the old 0.5 CPU-hour weights (+5.5).
+# (RGB, or its luma for a gray set), fp32. Measured: colour CBSD432 set +9.65 dB (7.29 CPU-hours of
+# training; +8.36 at 1.26), gray BSD400 set +8.55 dB (2.97 CPU-hours). The margins leave room for BLAS
+# differences and still fail for an untrained or broken network (which gains nothing or loses), or
+# for the old 0.5 CPU-hour weights (+5.5).
 MIN_GAIN_DB = {'GIMSANet-NoGrad_BlindColor_CBSD432': 8.8, 'GIMSANet-NoGrad_BlindGray_BSD400': 7.7}
 
 

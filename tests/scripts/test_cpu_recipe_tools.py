@@ -1,5 +1,6 @@
 """scripts/cpu_recipe/score_runs.py and report.py on a tiny generated run: which checkpoints and
-keys are scored, the CPU-hours read from the training states, the cache, and the table and curve."""
+keys are scored, the CPU-hours read from the training states, the cache, and the table and curve;
+run_long.sh's choice of which runs to start."""
 import csv
 import importlib.util
 import json
@@ -107,3 +108,38 @@ def test_curve_axis_names_the_images_it_was_scored_on():
     assert report.data_label(['datasets/BSD400/val.lmdb']) == 'BSD400 hold-out'
     assert report.data_label(['datasets/CBSD432/val.lmdb'] * 3) == 'CBSD432 hold-out'
     assert report.data_label(['datasets/CBSD68/test.lmdb']) == 'CBSD68/test.lmdb'
+
+
+def test_run_long_skips_a_finished_run_and_resumes_a_parked_one(tmp_path):
+    """run_long.sh in a copied tree, with a stand-in `basicsr` on PATH that records its arguments: a run
+    with a final checkpoint and no training state is skipped (--auto_resume would restart it from
+    scratch), a parked run (a state) and a new run (no folder) are started."""
+    import shutil
+    import subprocess
+    import time
+    script = tmp_path / 'scripts' / 'cpu_recipe' / 'run_long.sh'
+    script.parent.mkdir(parents=True)
+    shutil.copy(os.path.join(REPO, 'scripts', 'cpu_recipe', 'run_long.sh'), script)
+    options = tmp_path / 'options' / 'train' / 'GIMSANet' / 'cpu'
+    options.mkdir(parents=True)
+    for name in ('train_Finished_CPU', 'train_Parked_CPU', 'train_New_CPU'):
+        (options / f'{name}.yml').write_text('name: x\n')
+    (tmp_path / 'experiments' / 'train_Finished_CPU' / 'models').mkdir(parents=True)
+    (tmp_path / 'experiments' / 'train_Finished_CPU' / 'models' / 'net_g_100.pth').write_bytes(b'w')
+    for sub, file in (('models', 'net_g_50.pth'), ('training_states', '50.state')):
+        (tmp_path / 'experiments' / 'train_Parked_CPU' / sub).mkdir(parents=True, exist_ok=True)
+        (tmp_path / 'experiments' / 'train_Parked_CPU' / sub / file).write_bytes(b's')
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    calls = tmp_path / 'calls.txt'
+    (bin_dir / 'basicsr').write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    (bin_dir / 'basicsr').chmod(0o755)
+    env = dict(os.environ, PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}')
+    result = subprocess.run(['bash', str(script)], env=env, capture_output=True, text=True, check=True)
+    assert 'skipped train_Finished_CPU: finished' in result.stdout
+    deadline = time.time() + 10
+    while time.time() < deadline and not (calls.exists() and len(calls.read_text().splitlines()) == 2):
+        time.sleep(0.05)  # the runs start in the background (nohup ... &)
+    started = sorted(line.split()[2] for line in calls.read_text().splitlines())
+    folder = 'options/train/GIMSANet/cpu'
+    assert started == [f'{folder}/train_New_CPU.yml', f'{folder}/train_Parked_CPU.yml']

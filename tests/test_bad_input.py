@@ -8,6 +8,7 @@ the first, non-finite losses) run the real command in a subprocess, forked from 
 """
 import os
 import os.path as osp
+import shutil
 import sys
 
 import cv2
@@ -344,6 +345,30 @@ def test_error_after_a_checkpoint_keeps_the_run(setup):
     assert result.returncode == 2 and 'basicsr train: error: 1 non-finite losses in a row' in result.stderr
     models = os.listdir(osp.join(root, 'experiments', 'bad', 'models'))
     assert {'net_g_1.pth', 'net_g_2.pth'} <= set(models)
+
+
+def test_auto_resume_of_a_finished_run_is_refused_not_restarted(setup):
+    """A finished run keeps its final checkpoint but no training state. ``--auto_resume`` must not let
+    BasicSR archive the folder and train again from iteration 0."""
+    root = str(setup)
+    opt = base_opt(root)
+    opt['logger']['save_checkpoint_freq'] = 1
+    opt['val']['val_freq'] = 100
+    opt_path = osp.join(root, 'bad.yml')
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(opt, f)
+    assert run_basicsr_warm(['train', '-opt', opt_path, '--root', root], root).returncode == 0
+    run = osp.join(root, 'experiments', 'bad')
+    shutil.rmtree(osp.join(run, 'training_states'))  # what shipping the final weights does
+    before = sorted(os.listdir(osp.join(run, 'models')))
+    runs_before = sorted(os.listdir(osp.join(root, 'experiments')))  # the fixture's earlier run, archived
+    result = run_basicsr_warm(['train', '-opt', opt_path, '--root', root, '--auto_resume'], root)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    assert 'Traceback' not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith('basicsr train: error')]
+    assert len(errors) == 1 and 'net_g_2.pth exists but no complete training state' in errors[0], errors
+    assert sorted(os.listdir(osp.join(root, 'experiments'))) == runs_before, 'the finished run was archived'
+    assert sorted(os.listdir(osp.join(run, 'models'))) == before
 
 
 def test_dataloader_worker_errors_become_one_line():

@@ -173,9 +173,10 @@ def _fake_run(tmp_path, iters):
     ('truncate_net', 20),
     ('wrong_iter', 20),
     ('all', None),
+    ('states_removed', None),
 ])
 def test_auto_resume_picks_newest_complete_state(tmp_path, damage, expected):
-    from gimsanet_arch.training.resume import ResumeWarning, load_resume_state
+    from gimsanet_arch.training.resume import ResumeError, ResumeWarning, load_resume_state
     exp, opt = _fake_run(tmp_path, [10, 20, 30])
     state30, net30 = exp / 'training_states' / '30.state', exp / 'models' / 'net_g_30.pth'
     if damage == 'truncate_state':
@@ -191,13 +192,20 @@ def test_auto_resume_picks_newest_complete_state(tmp_path, damage, expected):
     elif damage == 'all':
         for path in (exp / 'training_states').iterdir():
             path.write_bytes(b'x')
+    elif damage == 'states_removed':  # a finished run: final checkpoints kept, states deleted
+        for path in (exp / 'training_states').iterdir():
+            path.unlink()
     (exp / 'models' / '.net_g_40.pth.abc.tmp').write_bytes(b'partial')  # a killed atomic save
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        state = load_resume_state(opt)
+        if expected is None:  # checkpoints but nothing to resume: refused, not restarted from iteration 0
+            with pytest.raises(ResumeError, match=r'net_g_30\.pth exists but no complete training state'):
+                load_resume_state(opt)
+        else:
+            state = load_resume_state(opt)
     skipped = [str(w.message) for w in caught if issubclass(w.category, ResumeWarning)]
     if expected is None:
-        assert state is None and len(skipped) == 3
+        assert len(skipped) == (3 if damage == 'all' else 0)
         return
     assert state['iter'] == expected
     assert opt['path']['resume_state'].endswith(f'{expected}.state')
@@ -205,6 +213,15 @@ def test_auto_resume_picks_newest_complete_state(tmp_path, damage, expected):
     assert len(skipped) == (0 if damage == 'none' else 1)
     assert all('30.state' in message for message in skipped)
     assert not (exp / 'models' / '.net_g_40.pth.abc.tmp').exists()
+
+
+def test_auto_resume_without_checkpoints_starts_fresh(tmp_path):
+    """A run folder that saved nothing yet (killed before its first save) starts again, as in BasicSR."""
+    from gimsanet_arch.training.resume import load_resume_state
+    exp, opt = _fake_run(tmp_path, [])
+    (exp / 'models').mkdir(parents=True)
+    (exp / 'models' / 'net_g_latest.pth').write_bytes(b'')  # not a numbered checkpoint
+    assert load_resume_state(opt) is None
 
 
 def test_explicit_resume_state_that_is_truncated_is_a_clear_error(tmp_path):

@@ -141,12 +141,35 @@ def find_resume_state(opt):
     return None, None
 
 
+def _refuse_restart_over_checkpoints(opt):
+    """``--auto_resume`` found no state to resume. If the run folder still holds numbered network
+    checkpoints (a finished run whose states were removed, or states that are all damaged), BasicSR
+    would archive the folder and train again from iteration 0: the user asked to continue, so stop
+    with one line instead. A folder without checkpoints starts fresh, as in BasicSR."""
+    models = opt['path'].get('models')
+    if not models or not osp.isdir(models):
+        return
+    numbered = []
+    for name in os.listdir(models):
+        stem, ext = osp.splitext(name)
+        net, _, it = stem.rpartition('_')
+        if ext == '.pth' and net.startswith('net_') and it.isdigit():
+            numbered.append((int(it), name))
+    if numbered:
+        newest = max(numbered)[1]
+        raise ResumeError(f'--auto_resume: {osp.join(models, newest)} exists but no complete training state does: the '
+                          'run has finished (its states were removed) or its states are damaged; it is not '
+                          'restarted from iteration 0. Drop --auto_resume to archive the folder and train again, '
+                          'or give another name')
+
+
 def load_resume_state(opt):
     """Drop-in replacement for ``basicsr.train.load_resume_state``.
 
     * ``--auto_resume`` searches ``<root>/experiments/<name>/training_states`` (the run's own folder,
       ``opt['path']['training_states']``), not ``./experiments`` of the current directory, and takes
-      the newest complete state (see module doc).
+      the newest complete state (see module doc). With none, but numbered checkpoints in ``models/``,
+      it stops with :class:`ResumeError` rather than let BasicSR archive the run and start over.
     * ``path.resume_state`` given explicitly must be complete, or the run stops with a clear error.
     * ``num_gpu: 0`` loads on CPU (basicsr calls ``torch.cuda.current_device()``).
     """
@@ -155,6 +178,7 @@ def load_resume_state(opt):
     if opt.get('auto_resume'):
         path, state = find_resume_state(opt)
         if path is None:
+            _refuse_restart_over_checkpoints(opt)
             return None
         remove_stale_temp_files(opt)
     elif opt['path'].get('resume_state'):

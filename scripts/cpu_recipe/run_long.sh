@@ -16,8 +16,8 @@ for opt in options/train/GIMSANet/cpu/train_*.yml; do
         keep=0; for word in "$@"; do [[ "$name" == *"$word"* ]] && keep=1; done
         [[ $keep == 1 ]] || continue
     fi
-    # A finished run keeps its final checkpoint but no training state: --auto_resume would find nothing
-    # to resume, and BasicSR would archive the folder and train again from scratch. Skip it instead.
+    # A finished run keeps its final checkpoint but no training state: --auto_resume would refuse it
+    # with an error in the log. Skip it with a line here instead.
     exp="experiments/$name"
     if compgen -G "$exp/models/*.pth" > /dev/null && ! compgen -G "$exp/training_states/*.state" > /dev/null; then
         echo "skipped $name: finished (final checkpoint in $exp/models, no training state to resume)"

@@ -149,15 +149,11 @@ def _refuse_restart_over_checkpoints(opt):
     models = opt['path'].get('models')
     if not models or not osp.isdir(models):
         return
-    numbered = []
-    for name in os.listdir(models):
-        stem, ext = osp.splitext(name)
-        net, _, it = stem.rpartition('_')
-        if ext == '.pth' and net.startswith('net_') and it.isdigit():
-            numbered.append((int(it), name))
+    run = osp.dirname(models)
+    numbered = [item for key in opt if key.startswith('network_')
+                for item in numbered_checkpoints(run, key[len('network_'):])]
     if numbered:
-        newest = max(numbered)[1]
-        raise ResumeError(f'--auto_resume: {osp.join(models, newest)} exists but no complete training state does: the '
+        raise ResumeError(f'--auto_resume: {max(numbered)[1]} exists but no complete training state does: the '
                           'run has finished (its states were removed) or its states are damaged; it is not '
                           'restarted from iteration 0. Drop --auto_resume to archive the folder and train again, '
                           'or give another name')

@@ -1,6 +1,6 @@
 """scripts/cpu_recipe/score_runs.py and report.py on a tiny generated run: which checkpoints and
 keys are scored, the CPU-hours read from the training states, the cache, and the table and curve;
-run_long.sh's choice of which runs to start."""
+run_long.sh's choice of which runs to start; unseen_photos.py's input checks."""
 import csv
 import importlib.util
 import json
@@ -112,8 +112,8 @@ def test_curve_axis_names_the_images_it_was_scored_on():
 
 def test_run_long_skips_a_finished_run_and_resumes_a_parked_one(tmp_path):
     """run_long.sh in a copied tree, with a stand-in `basicsr` on PATH that records its arguments: a run
-    with a final checkpoint and no training state is skipped (--auto_resume would restart it from
-    scratch), a parked run (a state) and a new run (no folder) are started."""
+    with a final checkpoint and no training state is skipped (--auto_resume would refuse it with an
+    error in the log), a parked run (a state) and a new run (no folder) are started."""
     import shutil
     import subprocess
     import time
@@ -143,3 +143,19 @@ def test_run_long_skips_a_finished_run_and_resumes_a_parked_one(tmp_path):
     started = sorted(line.split()[2] for line in calls.read_text().splitlines())
     folder = 'options/train/GIMSANet/cpu'
     assert started == [f'{folder}/train_New_CPU.yml', f'{folder}/train_Parked_CPU.yml']
+
+
+def test_unseen_photos_checks_its_input_before_any_compute(monkeypatch, capsys):
+    """The benchmark's bad --sigma and a missing bm3d package are one line each, before a network is built."""
+    unseen = load_script('unseen_photos')
+    with pytest.raises(SystemExit):
+        unseen.main(['--sigma', '0'])
+    assert '--sigma: expected a value in (0, 100], got 0.0' in capsys.readouterr().err
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'bm3d' else real_find_spec(name, *a))
+    built = []
+    from gimsanet_arch.inference import network
+    monkeypatch.setattr(network, 'build', lambda *a, **k: built.append(a))
+    with pytest.raises(SystemExit, match='needs the bm3d package: pip install bm3d'):
+        unseen.main([])
+    assert built == []

@@ -1,14 +1,9 @@
 """Synthetic AWGN denoising dataset: clean images in, (noisy, clean) pairs out."""
-import os.path as osp
-
 import numpy as np
 import torch
-from torch.utils import data
 
-from basicsr.data.transforms import augment
 from basicsr.utils.registry import DATASET_REGISTRY
-from gimsanet_arch.data.image_io import LmdbReader, read_meta_keys
-from gimsanet_prep.images import ImageReadError, decode, list_images, match_channels, read_bytes, to_float
+from gimsanet_arch.data.clean_images import CleanImageDataset
 
 SIGMA_TYPES = ('constant', 'random', 'choice')
 
@@ -61,7 +56,7 @@ def keras_rotate(img, theta):
 
 
 @DATASET_REGISTRY.register()
-class GaussianNoiseDataset(data.Dataset):
+class GaussianNoiseDataset(CleanImageDataset):
     """Clean images + additive white Gaussian noise, for blind or non-blind AWGN denoising.
 
     Options (BasicSR spelling where BasicSR has one):
@@ -98,45 +93,18 @@ class GaussianNoiseDataset(data.Dataset):
 
     # the options this class reads beyond BasicSR's dataset keys (checked up front by basicsr train)
     OPTIONS = {
-        'in_ch': '1 (gray) or 3 (RGB) channels; colour files are converted for 1',
         'sigma_type': 'constant | random (uniform in sigma_range) | choice (one of sigma_range)',
         'sigma_range': '[lo, hi] (random), a list (choice) or a number (constant), 0-255 scale',
         'sigma_integer': 'draw integer sigmas (the official GIMSANet recipe draws 1..61)',
-        'pad_small': 'reflect-pad images smaller than gt_size instead of failing',
         'rotation_range': 'Keras-style random rotation of the clean patch, in degrees (0: off)',
         'clip_noisy': 'clip the noisy input to [0, 1]',
-        'cache_images': 'keep decoded images in memory after their first read',
         'sigma_test': 'validation/test noise level, 0-255 scale',
         'noise_seed': 'seed of the reproducible validation/test noise (default 0)',
         'noise_channel_order': 'rgb (default) or bgr: the layout the test noise is drawn in',
     }
 
     def __init__(self, opt):
-        super().__init__()
-        self.opt = opt
-        self.in_ch = int(opt.get('in_ch', 3))
-        if self.in_ch not in (1, 3):
-            raise ValueError(f'datasets.{opt.get("name")}: in_ch must be 1 or 3, got {self.in_ch}')
-        self.is_train = opt.get('phase', 'train') == 'train'
-        backend = dict(opt.get('io_backend') or {'type': 'disk'})
-        self.backend = backend.get('type', 'disk')
-        root = opt['dataroot_gt']
-        self.root = root
-        meta = opt.get('meta_info_file')
-        if self.backend == 'lmdb':
-            self.lmdb = LmdbReader(root)
-            self.keys = [osp.splitext(name)[0] for name in read_meta_keys(meta or osp.join(root, 'meta_info.txt'))]
-            self.paths = [f'{root}:{key}' for key in self.keys]
-        elif self.backend == 'disk':
-            self.lmdb = None
-            if meta:
-                self.paths = [osp.join(root, name) for name in read_meta_keys(meta)]
-            else:
-                self.paths = list_images(root)
-            self.keys = self.paths
-        else:
-            raise ValueError(f'datasets.{opt.get("name")}.io_backend.type must be disk or lmdb, got {self.backend}')
-
+        super().__init__(opt)
         if self.is_train:
             self.sigma_type = opt.get('sigma_type', 'random')
             if self.sigma_type not in SIGMA_TYPES:
@@ -154,27 +122,6 @@ class GaussianNoiseDataset(data.Dataset):
                 raise ValueError(f'datasets.{opt.get("name")}: sigma_test is required for validation/test')
             self.sigma_test = float(opt['sigma_test'])
 
-        self.cache = {} if self.is_train and opt.get('cache_images', False) else None
-
-    def __len__(self):
-        return len(self.paths)
-
-    def _decoded(self, index):
-        """The image at ``index`` as stored (uint8/uint16, BGR), from the cache when enabled."""
-        if self.cache is not None and index in self.cache:
-            return self.cache[index]
-        source = self.paths[index]
-        content = self.lmdb.get(self.keys[index]) if self.lmdb is not None else read_bytes(source)
-        img = decode(content, source)
-        if self.cache is not None:
-            self.cache[index] = img
-        return img
-
-    def _read(self, index):
-        # gimsanet_prep.images.decode_float, with the decoded image possibly cached
-        img = match_channels(to_float(self._decoded(index), self.paths[index]), self.in_ch, self.paths[index])
-        return img if self.in_ch == 1 else img[:, :, ::-1]  # BGR -> RGB
-
     def _draw_sigma(self):
         lo = self.sigma_range[0]
         if self.sigma_type == 'constant':
@@ -187,30 +134,11 @@ class GaussianNoiseDataset(data.Dataset):
             sigma = float(np.random.uniform(lo, self.sigma_range[1]))
         return sigma
 
-    def _random_crop(self, img, path):
-        gt_size = self.opt.get('gt_size')
-        if not gt_size:
-            return img
-        h, w = img.shape[:2]
-        if h < gt_size or w < gt_size:
-            if not self.opt.get('pad_small', False):
-                raise ImageReadError(f'image {path} is {h}x{w}, smaller than gt_size {gt_size} '
-                                     '(set pad_small: true to reflect-pad it)')
-            pad_h, pad_w = max(0, gt_size - h), max(0, gt_size - w)
-            mode = 'reflect' if pad_h < h and pad_w < w else 'edge'
-            img = np.pad(img, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
-            h, w = img.shape[:2]
-        top, left = np.random.randint(0, h - gt_size + 1), np.random.randint(0, w - gt_size + 1)
-        return img[top:top + gt_size, left:left + gt_size]
-
     def __getitem__(self, index):
         path = self.paths[index]
         img_gt = self._read(index)
         if self.is_train:
-            img_gt = self._random_crop(img_gt, path)
-            img_gt = augment(np.ascontiguousarray(img_gt), self.opt.get('use_hflip', False),
-                             self.opt.get('use_rot', False))
-            img_gt = np.ascontiguousarray(img_gt).reshape(img_gt.shape[0], img_gt.shape[1], -1)
+            img_gt = self._train_patch(img_gt, path)
             if self.rotation_range:
                 theta = np.random.uniform(-self.rotation_range, self.rotation_range)  # as Keras draws it
                 img_gt = keras_rotate(img_gt, theta)

@@ -6,11 +6,12 @@
 #                                                          # the three colour runs of the gradient comparison
 #   bash scripts/cpu_recipe/run_long.sh BSD400             # the gray run (6 CPU-hours; finished, so skipped)
 #   EXTRA='--force_yml train:cpu_budget_hours=12' bash scripts/cpu_recipe/run_long.sh NoGrad   # continue to 12 h
+#   OPTS_DIR=options/train/GIMSANet/real_noise/cpu bash scripts/cpu_recipe/run_long.sh   # the real-noise runs
 # Logs: experiments/cpu_logs/<name>.out. Stop them cleanly (state saved): pkill -TERM -f 'options/train/GIMSANet/cpu/'
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p experiments/cpu_logs
-for opt in options/train/GIMSANet/cpu/train_*.yml; do
+for opt in "${OPTS_DIR:-options/train/GIMSANet/cpu}"/train_*.yml; do
     name="$(basename "$opt" .yml)"
     if [[ $# -gt 0 ]]; then
         keep=0; for word in "$@"; do [[ "$name" == *"$word"* ]] && keep=1; done

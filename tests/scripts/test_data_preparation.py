@@ -328,22 +328,35 @@ def test_sidd_missing_and_corrupt_inputs(tmp_path, rng):
 
 
 # ------------------------------------------------------------------------------------ polyu.py / nam.py
+# Names as the real sets spell them (PolyU CroppedImages, Nam CC15), oddities included: a double
+# underscore (plant__4, the key keeps it) beside plant_10 of the same scene, dashes in the lens field.
+POLYU_NAMES = ['Canon5D2_5_160_3200_chair_11', 'Canon80D_8_8_12800_printer_14', 'NikonD800_5_125_6400_stair_7',
+               'NikonD800_6-3_125_5000_plant__4', 'NikonD800_6-3_125_5000_plant_10', 'Sony_4-5_125_3200_plant_10']
+NAM_NAMES = ['5dmark3_iso3200_1', 'd600_iso3200_2', 'd800_iso1600_3', 'd800_iso3200_1', 'd800_iso6400_3']
+
+
 @pytest.mark.parametrize('script,layout', [('polyu', 'flat'), ('nam', 'flat'), ('nam', 'real_mean')])
 def test_real_mean_pairs(tmp_path, rng, script, layout):
     if script == 'polyu':
-        names, ext, folder = ['Canon5D2_5_160_3200_chair_11', 'Nikon800_1_100_6400_plant_2'], 'JPG', \
-            'datasets/raw/PolyU/CroppedImages'
+        names, ext, folder = POLYU_NAMES, 'JPG', 'datasets/raw/PolyU/CroppedImages'
     else:
-        names, ext, folder = ['5dmark3_iso3200_1', 'd600_iso3200_2', 'd800_iso1600_3'], 'png', 'datasets/raw/Nam'
+        names, ext, folder = NAM_NAMES, 'png', 'datasets/raw/Nam'
     folder = tmp_path / folder
     if layout == 'flat':
         make_real_mean(str(folder), names, ext, rng)
     else:
         make_real_mean(str(folder / 'real'), names, ext, rng, mean_folder=str(folder / 'mean'))
-    run_script(script, ['--png', '--verify'], cwd=tmp_path)
+    proc = run_script(script, ['--png', '--verify'], cwd=tmp_path)
     out = tmp_path / 'datasets' / ('PolyU' if script == 'polyu' else 'Nam') / 'test'
     lq, gt = str(out / 'input.lmdb'), str(out / 'gt.lmdb')
     assert [k for k, _, _ in meta(lq)] == sorted(names) == [k for k, _, _ in meta(gt)]
+    # every key holds its own two files: a _real paired with another name's _mean would show here
+    # (read before the dataset below opens the LMDBs: one environment per process)
+    real_dir, mean_dir = (folder, folder) if layout == 'flat' else (folder / 'real', folder / 'mean')
+    for key in names:
+        assert np.array_equal(read_lmdb_image(lq, key), cv2.imread(str(real_dir / f'{key}_real.{ext}'))), key
+        assert np.array_equal(read_lmdb_image(gt, key), cv2.imread(str(mean_dir / f'{key}_mean.{ext}'))), key
+    assert proc.stdout.count(f': {len(names)} records OK') == 2, proc.stdout
     ds = paired_dataset(lq, gt)
     item = ds[1]
     key = sorted(names)[1]

@@ -93,6 +93,8 @@ def overrides(opt, tiny, phase):
             k = len(sched.get('periods') or [1])
             e.append(f'train:scheduler:periods=[{",".join(["2"] * k)}]')
         e += ['logger:print_freq=1', 'logger:save_checkpoint_freq=1000']
+        if (opt.get('path') or {}).get('pretrain_network_g'):  # a fine-tune's start: full-width weights
+            e.append('path:pretrain_network_g=~')
         if 'val' in opt:  # the race files have none: they are scored afterwards
             e.append('val:val_freq=1000')
     else:

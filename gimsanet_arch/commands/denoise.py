@@ -1,6 +1,7 @@
 """``gimsanet-denoise``: denoise your own photos with a trained model.
 
-    gimsanet-denoise photo.png -o out/        # the shipped GIMSANet weights (colour, blind sigma 0-55)
+    gimsanet-denoise photo.png -o out/        # the shipped GIMSANet real-noise weights (camera noise)
+    gimsanet-denoise photo.png --noise gaussian -o out/   # the shipped Gaussian weights (blind sigma 0-55)
     gimsanet-denoise photo.png --weights experiments/x/models/net_g_latest.pth -o out/   # arch read from the weights
     gimsanet-denoise 'shots/*.tif' -opt options/test/Restormer/test_Restormer_RealDenoising_SIDD.yml -o out/
     gimsanet-denoise photos/ --weights NAFNet-SIDD-width32.pth --tile 512 --tile-overlap 64 -o out/
@@ -58,6 +59,9 @@ def parse_args(argv=None):
     model.add_argument('--arch-args', help="constructor arguments for --arch: YAML/JSON text or file")
     model.add_argument('--onnx', metavar='FILE', help='an exported .onnx model (gimsanet-export), run with onnxruntime '
                        'on the CPU in float32: same tiling, padding, bit depths and errors as the PyTorch path')
+    model.add_argument('--noise', choices=shipped_weights.NOISE_KINDS, default=None,
+                       help='which shipped weights, when no model is given: real (camera noise, the default: '
+                            'photos carry real noise) or gaussian (AWGN; the default with --sigma)')
     model.add_argument('--trust-checkpoint', action='store_true',
                        help='allow a checkpoint that needs full pickle (it can run code): only for files you trust')
     run = p.add_argument_group('running')
@@ -110,7 +114,20 @@ def check_arguments(args):
         raise ValueError('--onnx runs on the CPU (onnxruntime CPU provider): leave out --device cuda')
     if args.arch_args and not (args.arch or args.weights):
         raise ValueError('--arch-args needs --weights (or --arch NAME)')
+    if args.noise and (args.onnx or args.opt or args.arch or args.weights):
+        raise ValueError(f'--noise {args.noise} picks among the shipped weights: leave it out when you give '
+                         'your own model (-opt, --weights, --arch or --onnx)')
     network.parse_arch_args(args.arch_args)  # its one-line OptionError, before any image is listed
+
+
+def shipped_noise(args):
+    """The noise the shipped weights are chosen for: --noise, else Gaussian with --sigma (the test
+    noise is Gaussian), else real (photos carry camera noise); and why, for the note."""
+    if args.noise:
+        return args.noise, f'(--noise {args.noise})'
+    if args.sigma is not None:
+        return 'gaussian', '(for Gaussian noise: --sigma adds Gaussian test noise; --noise real to override)'
+    return 'real', '(for real camera noise, the default for photos; --noise gaussian for AWGN)'
 
 
 def _inside(path, folder):
@@ -227,9 +244,10 @@ def load_model(args, device, kind='color'):
     elif args.arch:
         spec = network.spec_from_arch(args.arch, args.weights, args.arch_args, trust=args.trust_checkpoint)
     else:
-        name = shipped_weights.default_name(kind)
+        noise, why = shipped_noise(args)
+        name = shipped_weights.default_name(kind, noise)
         spec = shipped_weights.default_spec(name)
-        print(shipped_weights.note(name))
+        print(shipped_weights.note(name, why))
     if not spec.checkpoint:
         raise ValueError(f'{spec.name}: no weights given (--weights, or path.pretrain_network_g in the option file)')
     net, multiple = network.build(spec, device)
@@ -246,7 +264,7 @@ class ModelsByKind:
         self.user_model = bool(args.onnx or args.opt or args.weights or args.arch)
 
     def get(self, kind):
-        key = 'given' if self.user_model else shipped_weights.default_name(kind)
+        key = 'given' if self.user_model else shipped_weights.default_name(kind, shipped_noise(self.args)[0])
         if key not in self.loaded:
             self.loaded[key] = load_model(self.args, self.device, kind)
         return self.loaded[key]

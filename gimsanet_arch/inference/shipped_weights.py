@@ -20,15 +20,21 @@ WEIGHTS_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'weights
 DEFAULT_NAME = 'GIMSANet-NoGrad_BlindColor_CBSD432'
 # GIMSANet trained on BSD400 (gray) with the same recipe, chosen on the BSD400 hold-out
 GRAY_NAME = 'GIMSANet-NoGrad_BlindGray_BSD400'
-SHIPPED = (DEFAULT_NAME, GRAY_NAME)
-# what gimsanet-denoise uses for each kind of photo when given no model; a kind without weights of
-# its own would use the colour ones (a gray photo is then replicated to three channels and back)
-DEFAULTS = {'color': DEFAULT_NAME, 'gray': GRAY_NAME}
+# GIMSANet fine-tuned from the colour weights on synthetic camera noise (CameraNoiseDataset,
+# docs/real_noise.md), chosen on the CBSD432 hold-out with that noise: for real photos
+REAL_NAME = 'GIMSANet_RealCamera_CBSD432'
+SHIPPED = (DEFAULT_NAME, GRAY_NAME, REAL_NAME)
+NOISE_KINDS = ('real', 'gaussian')
+# what gimsanet-denoise uses for each noise and kind of photo when given no model; a kind without
+# weights of its own uses the colour ones (a gray photo is then replicated to three channels and back)
+DEFAULTS = {('gaussian', 'color'): DEFAULT_NAME, ('gaussian', 'gray'): GRAY_NAME, ('real', 'color'): REAL_NAME}
 
 
-def default_name(kind):
-    """The shipped weights for a ``'gray'`` or ``'color'`` photo."""
-    return DEFAULTS.get(kind) or DEFAULTS['color']
+def default_name(kind, noise='gaussian'):
+    """The shipped weights for a ``'gray'`` or ``'color'`` photo with ``'real'`` or ``'gaussian'`` noise."""
+    if noise not in NOISE_KINDS:
+        raise ValueError(f'noise must be one of {NOISE_KINDS}, got {noise!r}')
+    return DEFAULTS.get((noise, kind)) or DEFAULTS[(noise, 'color')]
 
 
 def weights_path(name=DEFAULT_NAME):
@@ -56,10 +62,12 @@ def default_spec(name=DEFAULT_NAME):
     return ModelSpec(name, record['network_g'], path, param_key='params', strict=True)
 
 
-def note(name=DEFAULT_NAME):
-    """One paragraph for the user: what the default weights are and what they were trained on."""
+def note(name=DEFAULT_NAME, why=''):
+    """One paragraph for the user: what the default weights are, why they were picked (``why``) and
+    what they were trained on."""
     r = info(name)
-    return (f'note: no model given, using the shipped weights {name} ({r["network_g"]["type"]}, grad_mode '
+    why = f' {why}' if why else ''
+    return (f'note: no model given, using the shipped weights {name}{why} ({r["network_g"]["type"]}, grad_mode '
             f'{r["network_g"].get("grad_mode", "official")}, {r["noise"]}): trained on {r["trained_on"]} for '
             f'{r["iterations"]:,} iterations ({r["cpu_hours"]:.2f} CPU-hours; {r["recipe"]}). '
             f'Validation: {r["validation"]}. Use --weights or -opt for your own model.')

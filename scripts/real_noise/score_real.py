@@ -90,10 +90,11 @@ def holdout(args):
     import torch
     from gimsanet_arch.inference import engine, evaluate
     from gimsanet_arch.inference.network import ModelSpec, build, load_yaml
+    from gimsanet_arch.training.checkpoint import load_checkpoint_file
     rows = read_rows(args.out)
     done = {(r['run'], r['iteration'], r['weights'], r['data']) for r in rows}
     dtype = engine.resolve_dtype(args.dtype, torch.device('cpu'))
-    cache = {}
+    cache, scored = {}, {}  # scored: (file, key, data) -> (psnr, ssim), so a shared start is scored once
     for run in score_runs.run_folders(args.runs):
         name = osp.basename(osp.normpath(run))
         opt = load_yaml(sorted(glob.glob(osp.join(run, '*.yml')))[-1])
@@ -108,16 +109,19 @@ def holdout(args):
         pairs, model = holdout_pairs(train_opt, args.data, cache)
         data_name = f'{osp.relpath(args.data, ROOT) if osp.isabs(args.data) else args.data}:{model}'
         for iteration, path in ckpts:
-            have = torch.load(path, map_location='cpu', weights_only=True)
+            have = load_checkpoint_file(path)  # .pth (weights only) or .safetensors (a fine-tune's start)
             for key in args.keys:
                 if (name, str(iteration), key, data_name) in done or (key not in have and iteration):
                     continue
                 spec = ModelSpec(f'{name}@{iteration}:{key}', opt['network_g'], path,
                                  param_key=key if key in have else 'params')
-                net, multiple = build(spec)
-                denoise = run_denoiser(engine.prepare_network(net), multiple, dtype)
-                scores = [evaluate.psnr_ssim(evaluate.to_uint8(denoise(noisy)), clean) for noisy, clean in pairs]
-                psnr, ssim = np.mean(scores, axis=0)
+                what = (osp.realpath(path), spec.param_key, data_name)
+                if what not in scored:
+                    net, multiple = build(spec)
+                    denoise = run_denoiser(engine.prepare_network(net), multiple, dtype)
+                    scores = [evaluate.psnr_ssim(evaluate.to_uint8(denoise(noisy)), clean) for noisy, clean in pairs]
+                    scored[what] = np.mean(scores, axis=0)
+                psnr, ssim = scored[what]
                 hours = score_runs.cpu_hours(run, iteration) if iteration else 0
                 rows.append(dict(run=name, iteration=iteration, cpu_h=hours, weights=key, data=data_name,
                                  psnr=f'{psnr:.4f}', ssim=f'{ssim:.4f}', images=len(pairs)))

@@ -254,6 +254,19 @@ def test_bad_model_arguments_are_one_line(tmp_path, capsys):
     assert code == 2 and 'nothing*.png' in cap.err
 
 
+def test_noise_picks_among_the_shipped_weights_only(tmp_path, capsys):
+    from gimsanet_arch.commands.denoise import parse_args, shipped_noise
+    assert shipped_noise(parse_args(['p.png']))[0] == 'real'  # photos carry camera noise
+    assert shipped_noise(parse_args(['p.png', '--sigma', '25']))[0] == 'gaussian'  # the test noise is Gaussian
+    assert shipped_noise(parse_args(['p.png', '--sigma', '25', '--noise', 'real']))[0] == 'real'
+    cv2.imwrite(str(tmp_path / 'p.png'), smooth_image(8, 8, 3, np.uint8))
+    torch.save({'params': tiny_gimsanet(3).state_dict()}, tmp_path / 'mine.pth')
+    code, cap = run_cli([tmp_path / 'p.png', '--noise', 'real', '--weights', tmp_path / 'mine.pth',
+                         '-o', tmp_path / 'out'], capsys)
+    assert code == 2 and '--noise real picks among the shipped weights' in cap.err
+    assert not (tmp_path / 'out').exists()
+
+
 def _peak_kb(net, side, tile):
     """Peak bytes held by torch's CPU allocator while denoising a ``side`` x ``side`` image."""
     from gimsanet_arch.inference.measure import peak_bytes

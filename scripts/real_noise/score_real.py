@@ -171,6 +171,9 @@ def real_methods(args):
             raise SystemExit(f'error: {path}: no record {record} with its network_g beside it')
         with open(record) as f:
             network_opt = json.load(f)['network_g']
+        if int(network_opt.get('in_channels', 3)) != 3:  # PolyU and Nam are colour: gray weights cannot take them
+            print(f'skipped {path}: a {network_opt.get("in_channels")}-channel network, the real-noise sets are colour')
+            continue
         net, multiple = build(ModelSpec(osp.basename(osp.splitext(path)[0]), network_opt, path))
         methods.append((osp.basename(osp.splitext(path)[0]), _wrap(run_denoiser(engine.prepare_network(net), multiple, dtype))))
     for text in args.checkpoint:
@@ -281,10 +284,10 @@ def parse_args(argv=None):
     r.add_argument('--cbm3d', action='store_true', help='CBM3D told the true noise level')
     r.add_argument('--weights', nargs='*', default=[], help='.safetensors with a .json record beside it')
     r.add_argument('--checkpoint', nargs='*', default=[], help='RUN_FOLDER[@ITERATION][:params|params_ema]')
-    r.add_argument('--out', required=True)
+    r.add_argument('--out', default='docs/real_noise/real.csv', help='CSV of per-image rows (default: %(default)s)')
     r.add_argument('--dtype', default='auto', choices=['auto', 'fp32', 'bf16'])
     t = sub.add_parser('table', help='the markdown table from the CSV')
-    t.add_argument('--csv', required=True)
+    t.add_argument('--csv', default='docs/real_noise/real.csv')
     t.add_argument('--readme', help='replace the table block of this file')
     return p.parse_args(argv)
 

@@ -6,7 +6,7 @@ import os
 import sys
 
 from gimsanet_prep.build import build_paired_lmdbs
-from gimsanet_prep.errors import DataPreparationError
+from gimsanet_prep.errors import DataPreparationError, InputError
 from gimsanet_prep.inputs import find_real_mean_pairs
 from gimsanet_prep.jobs import paired_image_jobs
 from gimsanet_prep.lmdb_writer import folder_status, lmdb_status
@@ -59,7 +59,7 @@ def cli_main(main, argv=None):
 
 
 # ----------------------------------------------------------------------------- real/mean test sets
-def _real_mean_args(argv, description, default_input, default_output, noisy_tag, clean_tag):
+def _real_mean_args(argv, description, default_input, default_output, noisy_tag, clean_tag, expected=None):
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=EPILOG)
     parser.add_argument('--input', default=default_input,
@@ -68,15 +68,19 @@ def _real_mean_args(argv, description, default_input, default_output, noisy_tag,
                         help='writes <root>/input.lmdb and <root>/gt.lmdb (and <root>/input/, gt/ with --png)')
     parser.add_argument('--png', action='store_true', help='also write PNG folders <root>/input/ and <root>/gt/')
     parser.add_argument('--no-lmdb', action='store_true', help='PNG folders only (implies --png)')
+    if expected:
+        parser.add_argument('--any-count', action='store_true',
+                            help=f'build it although it has not the standard {expected} pairs')
     add_common_arguments(parser)
     return parser.parse_args(argv)
 
 
 def real_mean_test_set_main(argv, name, description, default_input, default_output, noisy_tag='_real',
-                            clean_tag='_mean'):
+                            clean_tag='_mean', expected=None):
     """The whole CLI of a real-noise test set stored as ``*_real`` / ``*_mean`` pairs (PolyU, Nam):
-    paired LMDBs ``<root>/input.lmdb`` / ``gt.lmdb`` and optional PNG folders."""
-    args = _real_mean_args(argv, description, default_input, default_output, noisy_tag, clean_tag)
+    paired LMDBs ``<root>/input.lmdb`` / ``gt.lmdb`` and optional PNG folders. ``expected``: the
+    standard number of pairs; another count is refused unless ``--any-count``."""
+    args = _real_mean_args(argv, description, default_input, default_output, noisy_tag, clean_tag, expected)
     lq, gt = (None, None) if args.no_lmdb else (os.path.join(args.output_root, 'input.lmdb'),
                                                   os.path.join(args.output_root, 'gt.lmdb'))
     folders = (os.path.join(args.output_root, 'input'), os.path.join(args.output_root, 'gt')) \
@@ -85,6 +89,11 @@ def real_mean_test_set_main(argv, name, description, default_input, default_outp
     # inputs are only read when something needs building: a re-run of a complete build is a no-op
     pairs, problems = find_real_mean_pairs(args.input, noisy_tag, clean_tag) \
         if args.overwrite or any(s != 'complete' for s in statuses) else ([], [])
+    # a partial download would be scored as if it were the set (unpaired files: reported below instead)
+    if expected and pairs and not problems and len(pairs) != expected and not args.any_count:
+        raise InputError([f'{name}: found {len(pairs)} pairs in {args.input}, the standard set has {expected}; '
+                          'check the download, or pass --any-count to build it anyway'],
+                         header=f'{name} is not the standard set')
     # unpaired files are reported together with unreadable ones (a test set is small to read)
     build_paired_lmdbs(lq, gt, paired_image_jobs(pairs, 'color'), *folders, desc=name,
                        info={'set': name}, input_problems=problems, **build_kwargs(args))
@@ -92,16 +101,16 @@ def real_mean_test_set_main(argv, name, description, default_input, default_outp
         verify_outputs([lq, gt], args, pairs=[(lq, gt)])
 
 
-# the real/mean test sets: name -> (default input folder, default output root)
+# the real/mean test sets: name -> (default input folder, default output root, standard number of pairs)
 REAL_MEAN_SETS = {
-    'PolyU': ('datasets/raw/PolyU/CroppedImages', 'datasets/PolyU/test'),
-    'Nam': ('datasets/raw/Nam', 'datasets/Nam/test'),
+    'PolyU': ('datasets/raw/PolyU/CroppedImages', 'datasets/PolyU/test', 100),
+    'Nam': ('datasets/raw/Nam', 'datasets/Nam/test', 15),  # the "CC15" crops
 }
 
 
 def real_mean_script(name, doc, argv=None):
     """The whole script of a real/mean test set of :data:`REAL_MEAN_SETS` (its ``__doc__`` gives
     the description); returns the exit status."""
-    default_input, default_output = REAL_MEAN_SETS[name]
+    default_input, default_output, expected = REAL_MEAN_SETS[name]
     return cli_main(lambda args: real_mean_test_set_main(args, name, doc.split('\n\n')[0], default_input,
-                                                         default_output), argv)
+                                                         default_output, expected=expected), argv)

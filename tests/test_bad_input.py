@@ -214,11 +214,38 @@ def misspelt_dist_params_key(root, opt):
     return 'dist_params: unknown option "prot"'
 
 
+def sigma_range_reversed(root, opt):
+    opt['datasets']['train']['sigma_range'] = [50, 5]
+    return 'datasets.train.sigma_range: expected [low, high] with 0 <= low <= high, got [50, 5]'
+
+
+def sigma_range_negative(root, opt):
+    opt['datasets']['train']['sigma_range'] = [-20, 10]
+    return 'datasets.train.sigma_range: expected [low, high] with 0 <= low <= high, got [-20, 10]'
+
+
+def sigma_constant_negative(root, opt):
+    opt['datasets']['train']['sigma_type'] = 'constant'
+    opt['datasets']['train']['sigma_range'] = -5
+    return 'datasets.train.sigma_range: a constant sigma must be a number >= 0, got -5'
+
+
+def scheduler_gamma_negative(root, opt):
+    opt['train']['scheduler']['gamma'] = -0.5
+    return 'train.scheduler.gamma: must be >= 0, got -0.5'
+
+
+def scheduler_milestones_not_numbers(root, opt):
+    opt['train']['scheduler']['milestones'] = ['abc']
+    return "train.scheduler.milestones: expected a list of whole iteration numbers >= 0, got ['abc']"
+
+
 CASES = [corrupt_file, truncated_png, empty_folder, gray_for_in_ch_3, image_smaller_than_gt_size, lmdb_missing_key,
          lmdb_wrong_meta_info, missing_meta_info_file, checkpoint_wrong_width, checkpoint_missing_and_extra_keys,
          misspelt_dataset_key, misspelt_train_key, misspelt_val_key, unknown_val_dtype, misspelt_network_argument,
          truncated_lmdb, zero_batch, lr_read_as_text, total_iter_not_a_number, total_iter_zero, misspelt_path_key, misspelt_logger_key,
-         misspelt_top_level_key, misspelt_dist_params_key]
+         misspelt_top_level_key, misspelt_dist_params_key, sigma_range_reversed, sigma_range_negative,
+         sigma_constant_negative, scheduler_gamma_negative, scheduler_milestones_not_numbers]
 
 
 @pytest.fixture
@@ -254,6 +281,55 @@ def test_bad_input_is_one_clear_line_before_anything_is_written(setup, case, cap
     assert len(lines) == 1 and lines[0].startswith('basicsr train: error: '), err
     assert expected in lines[0]
     assert_nothing_left(root)
+
+
+def _line_of(text, start):
+    return next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith(start))
+
+
+@pytest.mark.parametrize('where', ['top', 'nested'])
+def test_a_key_given_twice_is_one_line_naming_it_and_both_lines(setup, capsys, monkeypatch, where):
+    """YAML lets the last of two equal keys win silently (``network_g`` twice: the first network
+    is gone); the option file is refused, naming the key and both lines, before anything is made."""
+    from gimsanet_arch.commands.basicsr_cli import run
+    root = str(setup)
+    text = yaml.safe_dump(base_opt(root), sort_keys=False)
+    if where == 'top':
+        text += 'network_g:\n  type: GIMSANet\n  num_feat: 16\n'
+        key, first, second = 'network_g', _line_of(text, 'network_g:'), len(text.splitlines()) - 2
+    else:
+        text = text.replace('  total_iter: 2\n', '  total_iter: 2\n  total_iter: 9\n')
+        key, first = 'total_iter', _line_of(text, '  total_iter: 2')
+        second = first + 1
+    opt_path = osp.join(root, 'twice.yml')
+    with open(opt_path, 'w') as f:
+        f.write(text)
+    monkeypatch.setattr(sys, 'argv', list(sys.argv))
+    assert run('train', ['-opt', opt_path, '--root', root]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert f'"{key}" is given twice (lines {first} and {second})' in lines[0] and 'twice.yml' in lines[0]
+    assert_nothing_left(root)
+
+
+def test_yaml_merge_keys_are_merged_and_a_bad_one_is_one_line(tmp_path):
+    """``<<: *anchor`` (shared settings) is YAML's merge key: merged, the file's own keys winning,
+    where BasicSR's loader said 'could not determine a constructor for the tag ...merge'."""
+    from gimsanet_arch.options import OptionError, load_yaml
+    path = tmp_path / 'merge.yml'
+    path.write_text('common: &net {type: GIMSANet, in_channels: 3, num_feat: 4}\n'
+                    'network_g:\n  <<: *net\n  num_feat: 8\n'
+                    'network_d: {<<: [*net, {extra: 1}]}\n')
+    opt = load_yaml(str(path))
+    assert dict(opt['network_g']) == {'type': 'GIMSANet', 'in_channels': 3, 'num_feat': 8}
+    assert list(opt['network_g']) == ['type', 'in_channels', 'num_feat']
+    assert dict(opt['network_d']) == {'type': 'GIMSANet', 'in_channels': 3, 'num_feat': 4, 'extra': 1}
+    path.write_text('network_g:\n  <<: 5\n  type: GIMSANet\n')
+    with pytest.raises(OptionError) as err:
+        load_yaml(str(path))
+    message = str(err.value)
+    assert len(message.splitlines()) == 1 and 'merge.yml (line 2' in message
+    assert '"<<" (a YAML merge key) must name a mapping' in message
 
 
 def test_checkpoint_mismatch_lists_the_differences(setup, capsys, monkeypatch):

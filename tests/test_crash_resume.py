@@ -215,6 +215,21 @@ def test_auto_resume_picks_newest_complete_state(tmp_path, damage, expected):
     assert not (exp / 'models' / '.net_g_40.pth.abc.tmp').exists()
 
 
+def test_auto_resume_of_a_finished_safetensors_run_is_refused(tmp_path):
+    """``logger.save_checkpoint_format: safetensors`` saves no .pth: a finished run (states removed)
+    is still seen as one, not archived and restarted from iteration 0 (issue 32)."""
+    from gimsanet_arch.training.resume import ResumeError, load_resume_state
+    from gimsanet_arch.training.safetensors_io import save_safetensors_checkpoint
+    exp, opt = _fake_run(tmp_path, [10, 20])
+    for it in (10, 20):
+        pth = exp / 'models' / f'net_g_{it}.pth'
+        save_safetensors_checkpoint(torch.load(pth, weights_only=True), str(pth.with_suffix('.safetensors')))
+        pth.unlink()
+        (exp / 'training_states' / f'{it}.state').unlink()
+    with pytest.raises(ResumeError, match=r'net_g_20\.safetensors exists but no complete training state'):
+        load_resume_state(opt)
+
+
 def test_auto_resume_without_checkpoints_starts_fresh(tmp_path):
     """A run folder that saved nothing yet (killed before its first save) starts again, as in BasicSR."""
     from gimsanet_arch.training.resume import load_resume_state

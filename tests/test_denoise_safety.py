@@ -110,6 +110,46 @@ def test_an_output_folder_inside_the_input_is_refused_and_never_read_back(photos
     assert sorted(os.listdir(photos / 'photos' / 'denoised')) == ['a.png', 'b.png']
 
 
+def test_an_output_never_replaces_a_file_this_run_did_not_make(photos):
+    """``clash/a.jpg -o clash`` would write ``clash/a.png``: an unrelated file the user has. It is
+    kept (the file given, or through a glob), and so is an earlier run's output, unless --overwrite."""
+    rng = np.random.default_rng(3)
+    (photos / 'clash').mkdir()
+    cv2.imwrite(str(photos / 'clash' / 'a.jpg'), rng.integers(0, 256, (12, 10, 3), dtype=np.uint8))
+    cv2.imwrite(str(photos / 'clash' / 'a.png'), rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    before = checksums(photos)
+    for given in ('clash/a.jpg', 'clash/*.jpg'):
+        line = refused(denoise(photos, given, '-o', 'clash', *TINY, '--weights', 'tiny.pth'), '--overwrite')
+        assert 'clash/a.png' in line and 'already exists' in line
+        assert checksums(photos) == before
+    # the same command twice: the second run would replace the first run's outputs
+    assert denoise(photos, 'photos', '-o', 'out', *TINY, '--weights', 'tiny.pth').returncode == 0
+    made = checksums(photos)
+    line = refused(denoise(photos, 'photos', '-o', 'out', *TINY, '--weights', 'tiny.pth'), 'out/a.png', '--overwrite')
+    assert '(and 1 more)' in line and checksums(photos) == made
+    proc = denoise(photos, 'clash/a.jpg', '-o', 'clash', *TINY, '--weights', 'tiny.pth', '--overwrite')
+    assert proc.returncode == 0, proc.stderr
+    after = checksums(photos)
+    assert after['clash/a.png'] != before['clash/a.png'] and after['clash/a.jpg'] == before['clash/a.jpg']
+
+
+def test_two_inputs_clash_only_when_their_outputs_do(photos):
+    """a.png and a.jpg both become a.png (a JPEG is written as PNG): refused, saying so; --suffix
+    cannot part them (it is added to both). a.png and a.tif stay apart: accepted."""
+    cv2.imwrite(str(photos / 'photos' / 'a.jpg'), np.zeros((12, 10, 3), np.uint8))
+    before = checksums(photos)
+    for extra in ([], ['--suffix', '_d']):
+        line = refused(denoise(photos, 'photos', '-o', 'out', *TINY, '--weights', 'tiny.pth', *extra),
+                       'photos/a.jpg', 'photos/a.png', 'JPEG is written as PNG')
+        assert f'out/a{extra[-1] if extra else ""}.png' in line
+    assert checksums(photos) == before and not (photos / 'out').exists()
+    os.remove(photos / 'photos' / 'a.jpg')
+    cv2.imwrite(str(photos / 'photos' / 'a.tif'), np.zeros((12, 10, 3), np.uint8))
+    proc = denoise(photos, 'photos', '-o', 'out', *TINY, '--weights', 'tiny.pth')
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(photos / 'out')) == ['a.png', 'a.tif', 'b.png']
+
+
 def test_exif_orientation_is_applied_unless_kept(photos):
     from PIL import Image
     stored = np.zeros((20, 30, 3), np.uint8)
@@ -133,7 +173,7 @@ def test_exif_orientation_is_applied_unless_kept(photos):
 @pytest.mark.parametrize('orientation', range(1, 9))
 def test_upright_matches_pil_for_every_orientation(tmp_path, orientation):
     from PIL import Image, ImageOps
-    from gimsanet_arch.inference.photo import upright
+    from gimsanet_prep.orientation import read_oriented
     rgb = np.random.default_rng(orientation).integers(0, 256, (5, 7, 3), dtype=np.uint8)
     path = tmp_path / 'o.png'
     exif = Image.Exif()
@@ -141,7 +181,7 @@ def test_upright_matches_pil_for_every_orientation(tmp_path, orientation):
     Image.fromarray(rgb).save(path, exif=exif)
     with Image.open(path) as im:
         expected = np.asarray(ImageOps.exif_transpose(im))
-    assert np.array_equal(upright(rgb, str(path)), expected)
+    assert np.array_equal(cv2.cvtColor(read_oriented(str(path)), cv2.COLOR_BGR2RGB), expected)
 
 
 def test_sigma_on_a_gray_photo_with_a_colour_model_scores_the_written_file(photos):

@@ -10,11 +10,14 @@ import os.path as osp
 import sys
 
 USAGE = """usage: basicsr {train,test} -opt OPT.yml [--launcher none|pytorch|slurm] [--auto_resume]
-                      [--debug] [--force_yml key:sub=value ...] [--root DIR] [--allow-random-weights]
+                      [--debug] [--force_yml key:sub=value ...] [--root DIR] [--trust-checkpoint]
+                      [--allow-random-weights]
 
   train   run BasicSR's training pipeline with the GIMSANet plugin registered
   test    run BasicSR's test pipeline (writes results/<name>/)
   --root  folder that receives experiments/, results/ and tb_logger/ (default: current directory)
+  --trust-checkpoint  load checkpoints and training states with full pickle (they can run code; only
+                      for files you trust), as path.trust_checkpoint: true
   --allow-random-weights  test: score a network without path.pretrain_network_g (its random initial weights)
 """
 def _check_no_live_run(opt, args, root):
@@ -56,7 +59,7 @@ def run(phase, argv, prog='basicsr'):
     try:
         if phase == 'train':
             argv = resume_after_launcher_restart(argv)
-        opt, args = read_options(argv, prog)
+        opt, args = read_options(argv, prog, phase)  # an unknown argument: one line, before anything changes
         root = osp.abspath(args.root or os.getcwd())
         if args.launcher != 'none':  # the process group first: every rank then hears of another's error
             init_dist(args.launcher, **dist_params(opt))
@@ -67,7 +70,7 @@ def run(phase, argv, prog='basicsr'):
         rank_errors.barrier()  # no rank creates a run folder while another one's checks fail
         os.makedirs(root, exist_ok=True)
         if phase == 'test':
-            _check_test_weights(opt, '--allow-random-weights' in argv)
+            _check_test_weights(opt, args.allow_random_weights)
         with handed_on(opt, args):
             if phase == 'train':
                 from basicsr.train import train_pipeline

@@ -15,32 +15,28 @@ half-written. A file that cannot be read is reported by name and skipped; the ot
 written and the exit status is 1. Also ``python -m gimsanet_arch.denoise``.
 
 Your files are safe: every argument is checked before the model loads; an output that would
-replace one of the inputs, or an output folder inside an input folder, is refused unless
-``--overwrite`` is given, and the output folder is never read as input. Photos are turned upright
-by their EXIF orientation, as viewers show them (``--keep-orientation``: as stored); the outputs
-carry no EXIF or ICC metadata (pixels only, in the colour space they were stored in).
+replace a file this run did not make (one of the inputs, an earlier run's output, any other file in
+``-o``), or an output folder inside an input folder, is refused unless ``--overwrite`` is given;
+two inputs with one output name (``a.png`` and ``a.jpg``: a JPEG is written as PNG) are refused;
+the output folder is never read as input. Photos are turned upright by their EXIF or TIFF
+orientation, as viewers show them (``--keep-orientation``: as stored); the outputs carry no EXIF or
+ICC metadata (pixels only, in the colour space they were stored in).
 """
 import argparse
-import glob
 import math
-import os
 import os.path as osp
 import sys
-import tempfile
 import warnings
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
+from gimsanet_arch.commands.denoise_outputs import OutputRefused, collect_inputs, plan_outputs
 from gimsanet_arch.inference import engine, network, photo, shipped_weights
 from gimsanet_arch.inference.measure import resolve_device
 from gimsanet_arch.options import OptionError
 from gimsanet_arch.training.checkpoint import CheckpointError
-from gimsanet_prep.images import (IMAGE_EXTENSIONS, ImageReadError, is_image_file, list_images, read_image,
-                                  write_image)
-
-LOSSLESS = {'.png', '.tif', '.tiff'}  # the formats that also hold 16-bit images
+from gimsanet_prep.images import IMAGE_EXTENSIONS, ImageReadError, write_image
 
 
 def parse_args(argv=None):
@@ -79,9 +75,10 @@ def parse_args(argv=None):
     out.add_argument('--ext', default=None, help='output format (png, tif, jpg, ...); default: the input\'s')
     out.add_argument('--suffix', default='', help='appended to each output file name')
     out.add_argument('--overwrite', action='store_true',
-                     help='allow outputs that replace input files, and an output folder inside an input folder')
+                     help='allow outputs that replace existing files (inputs, earlier outputs, anything in -o), '
+                          'and an output folder inside an input folder')
     out.add_argument('--keep-orientation', action='store_true',
-                     help="keep the stored pixel orientation (default: apply the photo's EXIF orientation)")
+                     help="keep the stored pixel orientation (default: apply the photo's EXIF or TIFF orientation)")
     out.add_argument('--sigma', type=float, default=None,
                      help='add seeded Gaussian noise of this sigma (0-255 scale) first, and report PSNR/SSIM '
                           'against the clean input')
@@ -106,6 +103,11 @@ def check_arguments(args):
     if args.ext is not None and '.' + args.ext.lower().lstrip('.') not in IMAGE_EXTENSIONS:
         raise ValueError(f'--ext {args.ext!r} is not an image format this command writes '
                          f'({", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)})')
+    if any(c in args.suffix for c in ('/', '\\', '\0')):
+        # appended to each file name: a separator (POSIX or Windows) would write into another folder, or
+        # with .. outside -o; NUL ends the name
+        raise ValueError(f'--suffix {args.suffix!r} must not contain a path separator: it is appended to each '
+                         'file name inside the -o folder')
     if args.onnx and (args.opt or args.arch or args.weights or args.arch_args):
         raise ValueError('--onnx runs an exported model by itself: leave out -opt, --arch, --weights, --arch-args')
     if args.onnx and not osp.isfile(args.onnx):
@@ -128,86 +130,6 @@ def shipped_noise(args):
     if args.sigma is not None:
         return 'gaussian', '(for Gaussian noise: --sigma adds Gaussian test noise; --noise real to override)'
     return 'real', '(for real camera noise, the default for photos; --noise gaussian for AWGN)'
-
-
-def _inside(path, folder):
-    path, folder = osp.realpath(path), osp.realpath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def collect_inputs(inputs, output=None):
-    """``[(path, output name without extension)]`` for files, folders (recursive, relative names
-    kept) and glob patterns; raises ValueError for an input that matches nothing, or for two inputs
-    that would write the same output. Nothing inside the ``output`` folder is taken as input (a
-    second run must not denoise the first run's results)."""
-    found = []
-    for item in inputs:
-        if osp.isdir(item):
-            paths = [p for p in list_images(item) if output is None or not _inside(p, output)]
-            found += [(p, osp.splitext(osp.relpath(p, item))[0]) for p in paths]
-        elif osp.isfile(item):
-            found.append((item, osp.splitext(osp.basename(item))[0]))
-        else:
-            matches = sorted(p for p in glob.glob(item, recursive=True) if osp.isfile(p) and is_image_file(p))
-            if not matches:
-                raise ValueError(f'no such image file, folder or matching pattern: {item}')
-            found += [(p, osp.splitext(osp.basename(p))[0]) for p in matches]
-    if not found:
-        raise ValueError(f'no input images outside the output folder {output}')
-    names = {}
-    for path, name in found:
-        if name in names and names[name] != path:
-            raise ValueError(f'{names[name]} and {path} would both be written as {name}; denoise them separately')
-        names[name] = path
-    return list(dict.fromkeys(found))
-
-
-def output_path(folder, name, input_path, ext, suffix, dtype):
-    """Where the output goes: the input's extension (JPEG -> PNG, and PNG for 16-bit images in a
-    format without 16 bits) unless ``ext`` says otherwise."""
-    in_ext = osp.splitext(input_path)[1].lower()
-    if ext:
-        out_ext = '.' + ext.lower().lstrip('.')
-    else:
-        out_ext = '.png' if in_ext in ('.jpg', '.jpeg') else in_ext
-    if dtype.itemsize == 2 and out_ext not in LOSSLESS:
-        out_ext = '.png'
-    return osp.join(folder, name + suffix + out_ext)
-
-
-def plan_outputs(items, args):
-    """``[(input, output path)]``, refusing (ValueError, before anything runs) an output that is one
-    of the inputs or an output folder inside an input folder, unless ``--overwrite``; the output
-    folder is created and a probe file written in it, so an unwritable folder fails now, not after
-    every image was denoised."""
-    if osp.exists(args.output) and not osp.isdir(args.output):
-        raise ValueError(f'output {args.output} is a file, not a folder (-o names the folder the results go to)')
-    if not args.overwrite:
-        for item in args.inputs:
-            if osp.isdir(item) and _inside(args.output, item):
-                raise ValueError(f'output folder {args.output} is inside the input folder {item}; choose another '
-                                 'folder, or pass --overwrite')
-    planned, inputs = [], {osp.realpath(p) for p, _ in items}
-    for path, name in items:
-        # the output's bit depth is known only after reading: an 8-bit target unless a 16-bit image needs PNG
-        target = output_path(args.output, name, path, args.ext, args.suffix, np.dtype(np.uint8))
-        if osp.realpath(target) in inputs and not args.overwrite:
-            raise ValueError(f'output {target} would replace the input image {path}; choose another -o folder or '
-                             '--suffix, or pass --overwrite')
-        planned.append((path, name))
-    probe_writable(args.output)
-    return planned
-
-
-def probe_writable(folder):
-    """Create ``folder`` and write (then remove) a small file in it; ValueError naming it if that fails."""
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix='.gimsanet-probe-', dir=folder)
-        os.close(fd)
-        os.remove(probe)
-    except OSError as err:
-        raise ValueError(f'cannot write to the output folder {folder}: {err.strerror or err}') from None
 
 
 def load_onnx(path, threads=None):
@@ -278,7 +200,8 @@ def main(argv=None):
             torch.set_num_threads(args.threads)
         device = resolve_device('cpu' if args.onnx else args.device)
         dtype = engine.resolve_dtype('fp32' if args.onnx else args.dtype, device)
-        items = plan_outputs(collect_inputs(args.inputs, args.output), args)
+        plan = plan_outputs(collect_inputs(args.inputs, args.output), args)
+        items = plan.items
         models = ModelsByKind(args, device)
         net, in_ch, multiple, what = models.get('color')  # every check of the model before any image is read
     except (ValueError, OptionError, CheckpointError, ImageReadError) as err:
@@ -290,9 +213,7 @@ def main(argv=None):
     for path, name in bar:
         bar.set_description(osp.basename(path))
         try:
-            img = read_image(path)
-            if not args.keep_orientation:
-                img = photo.upright(img, path)
+            img = photo.read_photo(path, args.keep_orientation)
             net, in_ch, multiple, _ = models.get(photo.kind(img))
             h, w = img.shape[:2]
             n_tiles = engine.tile_count(h, w, args.tile, args.tile_overlap) if args.tile else 1
@@ -309,9 +230,8 @@ def main(argv=None):
                            f'{in_ch}-channel model')
             for warning in caught:
                 tqdm.write(f'warning: {path}: {warning.message}')
-            target = output_path(args.output, name, path, args.ext, args.suffix, layout.dtype)
-            write_image(target, out)
-        except (ImageReadError, OSError) as err:
+            write_image(plan.target(path, name, layout.dtype), out)
+        except (ImageReadError, OutputRefused, OSError) as err:
             failed.append(path)
             tqdm.write(f'error: skipped {path}: {err}')
             continue

@@ -100,12 +100,40 @@ def fix_worker_options(opt):
             dataset['persistent_workers'] = False
 
 
+# the longest run name whose folder can still be archived: BasicSR renames experiments/<name> to
+# <name>_archived_<YYYYmmdd_HHMMSS> (25 bytes more), --debug prefixes debug_, and names are <= 255 bytes
+MAX_NAME_BYTES = 255 - len('_archived_20240101_000000') - len('debug_')
+
+
+def check_run_name(opt):
+    """``name`` becomes ``experiments/<name>`` (an existing one is archived, i.e. renamed, first),
+    ``tb_logger/<name>`` and ``results/<name>``: it must be one plain folder name. ``../data``
+    renamed the user's ``data/`` folder, ``../../escape`` trained outside ``experiments/``, ``a/b``
+    and an empty name ended in tracebacks. A whole number (``name: 2024``) is taken as text."""
+    name = opt['name']
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = opt['name'] = str(name)
+    if not isinstance(name, str):
+        problem = f'is a {type(name).__name__}, not a folder name'
+    elif not name.strip():
+        problem = 'is empty'
+    elif name in ('.', '..') or osp.isabs(name) or any(c in name for c in ('/', '\\', '\0')):
+        problem = 'is not one folder name (no path separators, ".." or absolute paths)'
+    elif len(name.encode('utf-8', 'surrogateescape')) > MAX_NAME_BYTES:
+        problem = f'is longer than {MAX_NAME_BYTES} bytes (its archived folder name would be too long)'
+    else:
+        return
+    raise OptionError(f'name: {name!r} {problem}: a run name is one plain folder name, used as '
+                      'experiments/<name> and results/<name>')
+
+
 def check_options(opt, path):
-    """Required keys, registered types, option values, data and checkpoint paths of the option dict
-    read from ``path``."""
+    """Required keys, the run name, registered types, option values, data and checkpoint paths of
+    the option dict read from ``path``."""
     for key in ('name', 'model_type', 'datasets'):
         if key not in opt:
             raise OptionError(f'{path}: required option "{key}" is missing')
+    check_run_name(opt)  # before anything below can touch the disk under that name
     check_section_keys(opt)  # first: a misspelt path key is reported as that, not as a missing file
     check_types(opt)
     check_values(opt)

@@ -4,6 +4,8 @@ PyYAML reads ``1e-3`` (no dot) as the *string* '1e-3', which BasicSR passes on t
 ``--force_yml train:total_iter=abc`` becomes the string 'abc'. Each number is checked here and a
 string that looks like a number gets the fix in the message.
 """
+import math
+
 from gimsanet_arch.options import OptionError
 
 
@@ -23,6 +25,52 @@ def check_numbers(opt):
                 _check_number(f'datasets.{phase}.{key}', dataset[key], kind, low, None)
         if phase == 'train' and opt.get('is_train', True) and dataset.get('batch_size_per_gpu') is None:
             raise OptionError('datasets.train.batch_size_per_gpu is missing')
+        if phase.split('_')[0] == 'train':
+            _check_training_noise(phase, dataset)
+    for keys, kind, low, what in LISTS:
+        value = _lookup(opt, keys)
+        if value is not None and not _is_list_of(value, kind, low):
+            raise OptionError(f'{".".join(keys)}: expected a list of {what} >= {low}, got {value!r}')
+
+
+def _lookup(opt, keys):
+    node = opt
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _is_list_of(value, kind, low):
+    return isinstance(value, (list, tuple)) and all(
+        _finite(v) and v >= low and (kind == 'float' or float(v) == int(v)) for v in value)
+
+
+def _finite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _check_training_noise(phase, dataset):
+    """The noise a Gaussian-noise training set draws (``sigma_type``, ``sigma_range``): the
+    dataset's own rule, up front, named as the option."""
+    from basicsr.utils.registry import DATASET_REGISTRY
+    from gimsanet_arch.data.gaussian_noise_dataset import SIGMA_TYPES, GaussianNoiseDataset, sigma_range_problem
+    try:
+        cls = DATASET_REGISTRY.get(dataset.get('type'))
+    except KeyError:  # check_types names an unknown type
+        return
+    if not (isinstance(cls, type) and issubclass(cls, GaussianNoiseDataset)):
+        return
+    sigma_type = dataset.get('sigma_type', 'random')
+    if sigma_type not in SIGMA_TYPES:
+        raise OptionError(f'datasets.{phase}.sigma_type: expected one of {", ".join(SIGMA_TYPES)}, got {sigma_type!r}')
+    problem = sigma_range_problem(sigma_type, dataset.get('sigma_range', [0, 50]))
+    if problem:
+        raise OptionError(f'datasets.{phase}.sigma_range: {problem}')
 
 
 # (option path, 'int' | 'float', lowest allowed, highest allowed (excluded) or None)
@@ -34,11 +82,20 @@ NUMBERS = [
     (('train', 'accum_steps'), 'int', 1, None),
     (('train', 'optim_g', 'lr'), 'float', 0, None),
     (('train', 'optim_g', 'weight_decay'), 'float', 0, None),
+    (('train', 'scheduler', 'gamma'), 'float', 0, None),  # the lr is multiplied by it: negative = negative lr
+    (('train', 'scheduler', 'eta_min'), 'float', 0, None),  # the cosine schedules' lowest lr
     (('val', 'val_freq'), 'int', 1, None),
     (('logger', 'print_freq'), 'int', 1, None),
     (('logger', 'save_checkpoint_freq'), 'int', 1, None),
     (('manual_seed', ), 'int', 0, None),
     (('num_gpu', ), 'int', 0, None),
+]
+# (option path, 'int' | 'float', lowest allowed, what the list holds): lists of numbers
+LISTS = [
+    (('train', 'scheduler', 'milestones'), 'int', 0, 'whole iteration numbers'),
+    (('train', 'scheduler', 'periods'), 'int', 1, 'whole iteration numbers'),
+    (('train', 'scheduler', 'restart_weights'), 'float', 0, 'numbers'),
+    (('train', 'scheduler', 'eta_mins'), 'float', 0, 'learning rates'),
 ]
 DATASET_NUMBERS = {'batch_size_per_gpu': ('int', 1), 'num_worker_per_gpu': ('int', 0), 'gt_size': ('int', 1),
                    'dataset_enlarge_ratio': ('int', 1), 'sigma_test': ('float', 0)}

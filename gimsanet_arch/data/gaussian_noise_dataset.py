@@ -1,4 +1,7 @@
 """Synthetic AWGN denoising dataset: clean images in, (noisy, clean) pairs out."""
+import math
+import numbers
+
 import numpy as np
 import torch
 
@@ -6,6 +9,32 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from gimsanet_arch.data.clean_images import CleanImageDataset
 
 SIGMA_TYPES = ('constant', 'random', 'choice')
+
+
+def _is_number(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def sigma_range_problem(sigma_type, sigma_range):
+    """What makes a training noise setting meaningless (None when it is usable): sigmas are noise
+    standard deviations on the 0-255 scale, so negative ones, a reversed ``[high, low]`` range or
+    text would otherwise train on noise nobody asked for (``[50, 5]`` drew sigmas in [5, 50])."""
+    values = list(sigma_range) if isinstance(sigma_range, (list, tuple, np.ndarray)) else [sigma_range]
+    if sigma_type == 'constant':
+        if len(values) != 1 or not _is_number(values[0]) or values[0] < 0:
+            return f'a constant sigma must be a number >= 0, got {sigma_range!r}'
+    elif sigma_type == 'random':
+        if len(values) != 2 or not all(_is_number(v) for v in values) or not 0 <= values[0] <= values[1]:
+            return f'expected [low, high] with 0 <= low <= high, got {sigma_range!r}'
+    elif sigma_type == 'choice':
+        if not values or not all(_is_number(v) and v >= 0 for v in values):
+            return f'expected a list of sigmas >= 0 to choose from, got {sigma_range!r}'
+    return None
 
 
 def seeded_test_noise(shape, sigma, seed=0):
@@ -110,9 +139,10 @@ class GaussianNoiseDataset(CleanImageDataset):
             if self.sigma_type not in SIGMA_TYPES:
                 raise ValueError(f'sigma_type must be one of {SIGMA_TYPES}, got {self.sigma_type}')
             sigma_range = opt.get('sigma_range', [0, 50])
+            problem = sigma_range_problem(self.sigma_type, sigma_range)
+            if problem:
+                raise ValueError(f'datasets.{opt.get("name")}: sigma_range: {problem}')
             self.sigma_range = [float(s) for s in np.atleast_1d(sigma_range)]
-            if self.sigma_type == 'random' and len(self.sigma_range) != 2:
-                raise ValueError(f'sigma_type random needs sigma_range [lo, hi], got {sigma_range}')
             self.rotation_range = float(opt.get('rotation_range', 0) or 0)
             if not np.isfinite(self.rotation_range) or self.rotation_range < 0:
                 raise ValueError(f'datasets.{opt.get("name")}: rotation_range must be >= 0 degrees, '

@@ -15,6 +15,7 @@ import torch
 from gimsanet_arch.data.gaussian_noise_dataset import add_test_noise
 from gimsanet_arch.inference import engine
 from gimsanet_prep.images import drop_alpha, from_float, to_float
+from gimsanet_prep.orientation import read_oriented
 
 
 @dataclasses.dataclass
@@ -26,34 +27,10 @@ class Layout:
     conversion: str = ''  # 'color->gray' / 'gray->color' when the model wanted the other kind
 
 
-EXIF_ORIENTATION = 0x0112
-# EXIF orientation -> the array operation that shows the image upright (as PIL's exif_transpose)
-_UPRIGHT = {
-    2: lambda a: a[:, ::-1],                           # mirrored left-right
-    3: lambda a: a[::-1, ::-1],                        # rotated 180
-    4: lambda a: a[::-1],                              # mirrored top-bottom
-    5: lambda a: np.swapaxes(a, 0, 1),                 # transposed
-    6: lambda a: np.rot90(a, -1),                      # rotated: turn 90 degrees clockwise
-    7: lambda a: np.rot90(np.swapaxes(a, 0, 1), 2),    # transversed
-    8: lambda a: np.rot90(a, 1),                       # rotated: turn 90 degrees counter-clockwise
-}
-
-
-def exif_orientation(path):
-    """The EXIF orientation (1-8) stored in an image file; 1 when it has none or cannot say."""
-    try:
-        from PIL import Image
-        with Image.open(path) as im:
-            value = im.getexif().get(EXIF_ORIENTATION, 1)
-    except Exception:  # noqa: BLE001  (no EXIF, or a format PIL does not read: stored as shown)
-        return 1
-    return value if value in _UPRIGHT else 1
-
-
-def upright(img, path):
-    """``img`` (as OpenCV decoded it, which ignores EXIF) turned the way viewers show ``path``."""
-    turn = _UPRIGHT.get(exif_orientation(path))
-    return np.ascontiguousarray(turn(img)) if turn else img
+def read_photo(path, keep_orientation=False):
+    """The image file ``path`` as viewers show it (its EXIF / TIFF orientation applied exactly once,
+    whichever decoder would have applied it), or as stored with ``keep_orientation``."""
+    return read_oriented(path, keep=keep_orientation)
 
 
 def kind(img):

@@ -7,7 +7,7 @@
   full disk ends the run (:class:`~gimsanet_arch.training.checkpoint.DiskFullError`), the previous
   files kept.
 * Network checkpoints are read safely (:func:`~gimsanet_arch.training.checkpoint.load_network_checked`:
-  weights-only unless ``path.trust_checkpoint``; one line naming the differing keys).
+  weights-only unless ``path.trust_checkpoint`` / ``--trust-checkpoint``; one line naming the differing keys).
 * Training states carry RNG states and the position in the epoch, and a resume continues exactly
   there (:mod:`gimsanet_arch.training.exact_resume`); validation does not shift the training
   randomness.
@@ -18,7 +18,7 @@ from os import path as osp
 
 from basicsr.utils import get_root_logger
 from gimsanet_arch.training import exact_resume
-from gimsanet_arch.training.checkpoint import atomic_torch_save, load_network_checked
+from gimsanet_arch.training.checkpoint import atomic_torch_save, load_network_checked, trusted
 from gimsanet_arch.training.dist import wrap_for_training
 
 
@@ -57,9 +57,8 @@ class TrainingState:
         twin = osp.splitext(str(load_path))[0] + '.safetensors'
         if str(load_path).endswith('.pth') and not osp.isfile(load_path) and osp.isfile(twin):
             load_path = twin  # a resumed run that saves safetensors only (BasicSR names the .pth)
-        trust = bool((self.opt.get('path') or {}).get('trust_checkpoint', False))
-        load_network_checked(self.get_bare_model(net), load_path, strict=strict, param_key=param_key, trust=trust,
-                             logger=get_root_logger())
+        load_network_checked(self.get_bare_model(net), load_path, strict=strict, param_key=param_key,
+                             trust=trusted(self.opt), logger=get_root_logger())
 
     # ------------------------------------------------------------------ training states
     def save_training_state(self, epoch, current_iter):

@@ -104,9 +104,16 @@ def _fsync_dir(folder):
 
 def _refused_global(err):
     """The Python object a weights-only load refused (e.g. ``os.system``), from torch's message."""
-    import re
-    found = re.search(r'GLOBAL ([\w.]+)', str(err)) or re.search(r'Unsupported global: ([\w.]+)', str(err))
-    return found.group(1) if found else None
+    from gimsanet_arch.training.safe_state import refused_global
+    return refused_global(err)
+
+
+def trusted(opt):
+    """Whether a run's options let checkpoints and training states load with full pickle:
+    ``path.trust_checkpoint: true`` or ``--trust-checkpoint``. Inside BasicSR's pipeline the flag is
+    at the top level of the options (:func:`gimsanet_arch.training.run_options.parse_options` moves
+    it there: BasicSR makes a folder of every ``path`` value it does not know)."""
+    return bool(opt.get('trust_checkpoint') or (opt.get('path') or {}).get('trust_checkpoint'))
 
 
 def load_checkpoint_file(path, trust=False):
@@ -124,7 +131,9 @@ def load_checkpoint_file(path, trust=False):
         return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as err:
         if _refused_global(err) is None:  # not a pickle at all (a text file, another format)
-            raise CheckpointError(f'cannot read checkpoint {path}: not a PyTorch checkpoint ({str(err).splitlines()[0]})') from None
+            from gimsanet_arch.training.safe_state import unpickler_problem  # never torch's advice to load unsafely
+            raise CheckpointError(f'cannot read checkpoint {path}: not a PyTorch checkpoint '
+                                  f'({unpickler_problem(err)})') from None
         if not trust:
             raise CheckpointError(
                 f'checkpoint {path} needs {_refused_global(err)} to load, which weights-only loading refuses (a '

@@ -4,6 +4,10 @@
 ``iter``, and every network it resumes (``models/net_<name>_<iter>.pth``) must exist and be a
 complete checkpoint. Anything else (a kill during a save with plain ``torch.save``, a disk that
 filled up, a file copied half-way) is skipped with a warning and the next older state is tried.
+
+States load weights-only (:mod:`gimsanet_arch.training.safe_state`): a state that needs any other
+Python object stops the run with one line naming it, also under ``--auto_resume`` (a crafted
+newest state is not damage to skip quietly), unless ``path.trust_checkpoint`` / ``--trust-checkpoint``.
 """
 import glob
 import os
@@ -11,7 +15,8 @@ import os.path as osp
 import warnings
 import zipfile
 
-import torch
+from gimsanet_arch.training.checkpoint import trusted
+from gimsanet_arch.training.safe_state import RefusedStateError, load_state_file  # noqa: F401 (re-exported)
 
 
 class ResumeError(RuntimeError):
@@ -32,17 +37,6 @@ def list_training_states(state_dir):
         if ext == '.state' and stem.isdigit():
             states.append((int(stem), osp.join(state_dir, name)))
     return sorted(states, reverse=True)
-
-
-def load_state_file(path, num_gpu=0):
-    """Load a trusted training state. ``weights_only=False``: states hold optimizer/scheduler
-    objects (e.g. ``collections.Counter`` milestones) and RNG states that PyTorch >= 2.6 refuses by
-    default. Only load states your own runs wrote."""
-    if num_gpu and torch.cuda.is_available():
-        device = torch.device('cuda', torch.cuda.current_device())
-    else:
-        device = torch.device('cpu')
-    return torch.load(path, map_location=device, weights_only=False)
 
 
 def check_complete_checkpoint(path):
@@ -81,14 +75,17 @@ def resumed_network_paths(opt, resume_iter):
     return paths
 
 
-def numbered_checkpoints(run, net='g'):
+def numbered_checkpoints(run, net='g', formats=('pth', )):
     """``[(iteration, path)]`` of a run folder's numbered network checkpoints
-    (``models/net_<net>_<iter>.pth``), in order; ``net_g_latest.pth`` is not one of them."""
+    (``models/net_<net>_<iter>.<format>``), in order; ``net_g_latest.pth`` is not one of them.
+    ``formats``: ``pth`` only by default (what the scoring scripts load); ``('pth', 'safetensors')``
+    finds what any ``logger.save_checkpoint_format`` saved."""
     items = []
-    for path in glob.glob(osp.join(run, 'models', f'net_{net}_*.pth')):
-        stem = osp.splitext(osp.basename(path))[0][len(f'net_{net}_'):]
-        if stem.isdigit():
-            items.append((int(stem), path))
+    for fmt in formats:
+        for path in glob.glob(osp.join(run, 'models', f'net_{net}_*.{fmt}')):
+            stem = osp.splitext(osp.basename(path))[0][len(f'net_{net}_'):]
+            if stem.isdigit():
+                items.append((int(stem), path))
     return sorted(items)
 
 
@@ -124,16 +121,19 @@ def find_resume_state(opt):
     num_gpu = opt.get('num_gpu', 0)
     state_dir = opt['path'].get('training_states') or osp.join(
         opt.get('root_path', os.getcwd()), 'experiments', opt['name'], 'training_states')
+    trust = trusted(opt)
     for resume_iter, path in list_training_states(state_dir):
         try:
             check_complete_checkpoint(path)
-            state = load_state_file(path, num_gpu)
+            state = load_state_file(path, num_gpu, trust=trust)
             if not isinstance(state, dict) or 'iter' not in state:
                 raise ValueError('not a BasicSR training state (no "iter" key)')
             if int(state['iter']) != resume_iter:
                 raise ValueError(f'file name says iter {resume_iter}, content says {state["iter"]}')
             for net_path in resumed_network_paths(opt, resume_iter):
                 check_complete_checkpoint(net_path)
+        except RefusedStateError as err:  # not damage: the user decides whether to trust it
+            raise ResumeError(f'--auto_resume: {err}') from None
         except Exception as err:  # noqa: BLE001 - a damaged file must not stop the resume
             _warn(f'auto_resume: skipping training state {path}: {err}')
             continue
@@ -150,8 +150,8 @@ def _refuse_restart_over_checkpoints(opt):
     if not models or not osp.isdir(models):
         return
     run = osp.dirname(models)
-    numbered = [item for key in opt if key.startswith('network_')
-                for item in numbered_checkpoints(run, key[len('network_'):])]
+    numbered = [item for key in opt if key.startswith('network_')  # safetensors-only runs save no .pth
+                for item in numbered_checkpoints(run, key[len('network_'):], formats=('pth', 'safetensors'))]
     if numbered:
         raise ResumeError(f'--auto_resume: {max(numbered)[1]} exists but no complete training state does: the '
                           'run has finished (its states were removed) or its states are damaged; it is not '
@@ -183,7 +183,9 @@ def load_resume_state(opt):
             raise ResumeError(f'path.resume_state: training state not found: {path}')
         try:
             check_complete_checkpoint(path)
-            state = load_state_file(path, opt.get('num_gpu', 0))
+            state = load_state_file(path, opt.get('num_gpu', 0), trust=trusted(opt))
+        except RefusedStateError as err:
+            raise ResumeError(f'path.resume_state: {err}') from None
         except Exception as err:  # noqa: BLE001
             raise ResumeError(f'path.resume_state: cannot load training state {path}: {err}') from None
         if not isinstance(state, dict) or 'iter' not in state:
@@ -233,7 +235,8 @@ class ExperimentGuard:
 
     @staticmethod
     def _has_checkpoints(exp):
-        return bool(glob.glob(osp.join(exp, 'models', '*.pth')) or glob.glob(osp.join(exp, 'training_states', '*.state')))
+        return bool(glob.glob(osp.join(exp, 'models', '*.pth')) or glob.glob(osp.join(exp, 'models', '*.safetensors'))
+                    or glob.glob(osp.join(exp, 'training_states', '*.state')))
 
     def rollback(self):
         """Returns the folders removed."""

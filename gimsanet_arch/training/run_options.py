@@ -39,7 +39,8 @@ def parse_options(root_path, is_train=True):
 
     Differences from BasicSR's, on purpose: the options are read once (handed on by the CLI, or
     read here with ``--force_yml`` applied and checked before anything else), ``--local-rank`` is
-    accepted, and the process group comes from the plugin's
+    accepted, ``path.trust_checkpoint`` moves to the top level (``trust_checkpoint``), and the process
+    group comes from the plugin's
     :func:`~gimsanet_arch.training.dist.init_dist` with the options' ``dist_params`` and ``num_gpu``
     (BasicSR's hard-codes NCCL and divides by the GPU count)."""
     import copy
@@ -81,6 +82,10 @@ def parse_options(root_path, is_train=True):
     for key, value in paths.items():
         if value is not None and ('resume_state' in key or 'pretrain_network' in key):
             paths[key] = osp.expanduser(value)
+    if 'trust_checkpoint' in paths:
+        # BasicSR's make_exp_dirs makes a folder of every path value it does not know (a bool here: a
+        # TypeError); the run reads the flag at the top level instead (checkpoint.trusted)
+        opt['trust_checkpoint'] = bool(paths.pop('trust_checkpoint'))
     _add_run_folders(opt, root_path, is_train)
     return opt, args
 

@@ -62,11 +62,11 @@ def checkpoints(run):
 
 def cpu_hours(run, iteration):
     """CPU-hours the run had spent at ``iteration`` (from its training state), or ''."""
-    import torch
+    from gimsanet_arch.training.safe_state import load_state_file
     path = osp.join(run, 'training_states', f'{iteration}.state')
     if not osp.isfile(path):
         return ''
-    state = torch.load(path, map_location='cpu', weights_only=False)  # written by this package's training
+    state = load_state_file(path)  # weights-only: a run folder may come from elsewhere
     budget = state.get('gimsanet_cpu_budget')
     return round(budget['spent_s'] / 3600., 4) if budget else ''
 

@@ -96,6 +96,7 @@ def main(argv=None):
     import gimsanet_arch  # noqa: F401
     from gimsanet_arch.inference import network, shipped_weights
     from gimsanet_arch.training.resume import numbered_checkpoints
+    from gimsanet_arch.training.safe_state import load_state_file
     from gimsanet_arch.training.safetensors_io import save_safetensors_checkpoint
     run = args.run.rstrip('/')
     saved = numbered_checkpoints(run)
@@ -123,7 +124,7 @@ def main(argv=None):
     state_path = osp.join(run, 'training_states', f'{iteration}.state')
     budget = {}
     if osp.isfile(state_path):
-        budget = torch.load(state_path, map_location='cpu', weights_only=False).get('gimsanet_cpu_budget') or {}
+        budget = load_state_file(state_path).get('gimsanet_cpu_budget') or {}  # weights-only
 
     weights_dir = args.weights_dir or shipped_weights.WEIGHTS_DIR
     os.makedirs(weights_dir, exist_ok=True)

@@ -68,8 +68,8 @@ def checkpoints(run):
 
 def budget_at(run, iteration):
     """``(CPU-hours, wall hours, budget hours)`` spent up to ``iteration`` (from its training state)."""
-    import torch
-    state = torch.load(osp.join(run, 'training_states', f'{iteration}.state'), map_location='cpu', weights_only=False)
+    from gimsanet_arch.training.safe_state import load_state_file
+    state = load_state_file(osp.join(run, 'training_states', f'{iteration}.state'))  # weights-only
     budget = state.get('gimsanet_cpu_budget')
     if not budget:
         raise ValueError(f'{run}: training state {iteration} has no CPU budget count (train.cpu_budget_hours unset?)')

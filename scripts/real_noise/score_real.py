@@ -54,12 +54,16 @@ def read_rows(path):
 
 
 def write_rows(path, rows, fields, key):
+    """Write ``rows`` merged with the rows already in ``path`` (a row of ``rows`` wins), so that two
+    scoring processes on one CSV (e.g. CBM3D beside a network) keep each other's rows."""
+    merged = {key(r): r for r in read_rows(path)}
+    merged.update({key(r): r for r in rows})
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp'
+    tmp = f'{path}.{os.getpid()}.tmp'
     with open(tmp, 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(sorted(rows, key=key))
+        writer.writerows(sorted(merged.values(), key=key))
     os.replace(tmp, path)
 
 

@@ -94,9 +94,10 @@ def test_dtype_defaults_to_auto_and_fp32_forces_float32(tmp_path, ckpts, capsys,
     x, layout = photo.to_network_input(img, 3)
     ready = engine.prepare_network(copy.deepcopy(ckpts[3][1]))
     for extra, dtype in (([], 'bf16' if native_bf16 else 'fp32'), (['--dtype', 'fp32'], 'fp32')):
-        assert denoise.main(base + ['-o', str(tmp_path / dtype)] + extra) == 0
+        folder = tmp_path / f'{dtype}{"_forced" if extra else ""}'  # a run never replaces an earlier run's output
+        assert denoise.main(base + ['-o', str(folder)] + extra) == 0
         assert f'on cpu ({"bfloat16" if dtype == "bf16" else "float32"})' in capsys.readouterr().out
-        out = cv2.imread(str(tmp_path / dtype / 'p.png'), cv2.IMREAD_UNCHANGED)
+        out = cv2.imread(str(folder / 'p.png'), cv2.IMREAD_UNCHANGED)
         np.testing.assert_array_equal(out, photo.from_network_output(photo.run_on_array(ready, x, dtype=dtype), layout))
 
 
@@ -178,13 +179,34 @@ def test_corrupt_file_is_skipped_by_name_and_the_rest_written(tmp_path, ckpts, c
         cv2.imwrite(str(folder / f'good{i}.png'), smooth_image(17, 19, 3, np.uint8, seed=i))
     (folder / 'bad.png').write_bytes(b'\x89PNG\r\n\x1a\n not really a png')
     (tmp_path / 'out').mkdir()
-    cv2.imwrite(str(tmp_path / 'out' / 'good0.png'), np.zeros((5, 5, 3), np.uint8))  # replaced atomically
+    # an existing output is replaced (atomically) only with --overwrite: test_denoise_safety.py has the refusal
+    cv2.imwrite(str(tmp_path / 'out' / 'good0.png'), np.zeros((5, 5, 3), np.uint8))
     code, cap = run_cli([folder, '-o', tmp_path / 'out', '--arch', 'GIMSANet', '--weights', ckpts[3][0],
-                         '--arch-args', arch_args(3)], capsys)
+                         '--arch-args', arch_args(3), '--overwrite'], capsys)
     assert code == 1
     assert str(folder / 'bad.png') in cap.out + cap.err
     assert sorted(os.listdir(tmp_path / 'out')) == ['good0.png', 'good1.png']
     assert cv2.imread(str(tmp_path / 'out' / 'good0.png')).shape == (17, 19, 3)
+
+
+def test_an_output_renamed_after_reading_never_replaces_a_file(tmp_path, ckpts, capsys):
+    """A 16-bit PPM is written as PNG, which only reading can tell: that PNG is checked again before
+    writing, so neither a file already there nor another input's output is replaced."""
+    folder, out = tmp_path / 'in', tmp_path / 'out'
+    folder.mkdir()
+    out.mkdir()
+    cv2.imwrite(str(folder / 'a.ppm'), smooth_image(9, 11, 3, np.uint16))
+    cv2.imwrite(str(folder / 'b.ppm'), smooth_image(9, 11, 3, np.uint16, seed=1))
+    cv2.imwrite(str(folder / 'b.png'), smooth_image(9, 11, 3, np.uint8, seed=2))
+    cv2.imwrite(str(out / 'a.png'), np.full((3, 3, 3), 7, np.uint8))  # the user's own file
+    code, cap = run_cli([folder, '-o', out, '--arch', 'GIMSANet', '--weights', ckpts[3][0],
+                         '--arch-args', arch_args(3)], capsys)
+    assert code == 1
+    assert f'{out / "a.png"} already exists and this run did not make it' in cap.out
+    assert f'{out / "b.png"} is the output of {folder / "b.png"} too' in cap.out
+    assert cv2.imread(str(out / 'b.png'), cv2.IMREAD_UNCHANGED).dtype == np.uint8  # b.png's own output
+    assert cv2.imread(str(out / 'a.png'))[0, 0, 0] == 7
+    assert sorted(os.listdir(out)) == ['a.png', 'b.png']
 
 
 def test_write_failure_keeps_the_existing_output(tmp_path, monkeypatch):

@@ -115,6 +115,25 @@ def test_training_crops_sigma_types_and_augment(folders):
     assert clipped.min() >= 0 and clipped.max() <= 1
 
 
+@pytest.mark.parametrize('sigma_type, sigma_range, problem', [
+    ('random', [50, 5], 'expected [low, high] with 0 <= low <= high, got [50, 5]'),
+    ('random', [-20, 10], 'expected [low, high] with 0 <= low <= high, got [-20, 10]'),
+    ('random', [10, 'abc'], "expected [low, high] with 0 <= low <= high, got [10, 'abc']"),
+    ('constant', -5, 'a constant sigma must be a number >= 0, got -5'),
+    ('constant', [10, 20], 'a constant sigma must be a number >= 0, got [10, 20]'),
+    ('choice', [15, -25], 'expected a list of sigmas >= 0 to choose from, got [15, -25]'),
+    ('choice', [], 'expected a list of sigmas >= 0 to choose from, got []'),
+])
+def test_meaningless_training_noise_is_refused_naming_the_option(folders, sigma_type, sigma_range, problem):
+    """A negative sigma or a reversed range drew noise nobody asked for, silently."""
+    root, _ = folders
+    opt = {'name': 't', 'phase': 'train', 'dataroot_gt': str(root / 'color'), 'in_ch': 3, 'gt_size': 16,
+           'sigma_type': sigma_type, 'sigma_range': sigma_range}
+    with pytest.raises(ValueError) as err:
+        GaussianNoiseDataset(opt)
+    assert str(err.value) == f'datasets.t: sigma_range: {problem}'
+
+
 def test_image_smaller_than_gt_size(folders):
     root, _ = folders
     opt = {'name': 't', 'phase': 'train', 'dataroot_gt': str(root / 'color'), 'in_ch': 3, 'gt_size': 25,

@@ -346,7 +346,7 @@ def test_real_mean_pairs(tmp_path, rng, script, layout):
         make_real_mean(str(folder), names, ext, rng)
     else:
         make_real_mean(str(folder / 'real'), names, ext, rng, mean_folder=str(folder / 'mean'))
-    proc = run_script(script, ['--png', '--verify'], cwd=tmp_path)
+    proc = run_script(script, ['--png', '--verify', '--any-count'], cwd=tmp_path)  # a few of the 100 / 15
     out = tmp_path / 'datasets' / ('PolyU' if script == 'polyu' else 'Nam') / 'test'
     lq, gt = str(out / 'input.lmdb'), str(out / 'gt.lmdb')
     assert [k for k, _, _ in meta(lq)] == sorted(names) == [k for k, _, _ in meta(gt)]
@@ -368,8 +368,28 @@ def test_real_mean_pairs(tmp_path, rng, script, layout):
     assert np.array_equal(_rgb(item['lq']), src_noisy) and np.array_equal(_rgb(item['gt']), src_gt)
     assert sorted(n for n in os.listdir(out / 'gt') if n.endswith('.png')) == sorted(f'{n}.png' for n in names)
     before = mtimes(lq, gt)
-    proc = run_script(script, ['--png'], cwd=tmp_path)
+    proc = run_script(script, ['--png'], cwd=tmp_path)  # complete: nothing read, so nothing counted
     assert proc.stderr.count('complete already, left alone') == 4 and mtimes(lq, gt) == before
+
+
+@pytest.mark.parametrize('script,standard', [('polyu', 100), ('nam', 15)])
+def test_real_mean_sets_must_have_their_standard_count(tmp_path, rng, script, standard):
+    """A partial download (3 pairs) is refused in one message before anything is written, as bsd.py
+    refuses one; --any-count builds it; the standard count builds without it."""
+    name = 'PolyU' if script == 'polyu' else 'Nam'
+    folder = tmp_path / ('datasets/raw/PolyU/CroppedImages' if script == 'polyu' else 'datasets/raw/Nam')
+    make_real_mean(str(folder), [f'cam_{i}' for i in range(3)], 'png', rng)
+    out = tmp_path / 'datasets' / name / 'test'
+    proc = run_script(script, [], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert (f'{name}: found 3 pairs in {folder.relative_to(tmp_path)}, the standard set has {standard}; check the '
+            'download, or pass --any-count to build it anyway') in proc.stderr
+    assert not out.exists() or not os.listdir(out)
+    assert run_script(script, ['--any-count'], cwd=tmp_path).returncode == 0
+    if script == 'nam':  # 15 small pairs are cheap: the standard count needs no flag
+        make_real_mean(str(folder), [f'cam_{i}' for i in range(3, standard)], 'png', rng)
+        proc = run_script(script, ['--overwrite', '--verify'], cwd=tmp_path)
+        assert f': {standard} records OK' in proc.stdout
 
 
 def test_polyu_unpaired_and_corrupt_listed_together(tmp_path, rng):

@@ -77,7 +77,7 @@ def main(argv=None):
     opt = network.load_yaml(opt_path)
     score = [sys.executable, 'scripts/real_noise/score_real.py']
     rows = holdout_rows(args.holdout_scores, run, iteration)
-    if {r['weights'] for r in rows} != {'params', 'params_ema'}:
+    if {r['weights'] for r in rows} != ({args.key} if args.key else {'params', 'params_ema'}):
         subprocess.run(score + ['holdout', '--runs', run, '--out', args.holdout_scores, '--all-checkpoints'],
                        check=True)
         rows = holdout_rows(args.holdout_scores, run, iteration)
